@@ -1,0 +1,213 @@
+"""Corpus folder -> persisted index, incrementally.
+
+Unchanged files keep their chunks and vectors; changed files are re-chunked, and only chunks whose
+text is new are embedded (vectors are cached by embedding input); deleted files disappear. A
+configuration change (embedder, chunking) or an unreadable index triggers a full rebuild, said
+out loud in the report.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from llama_index.core.schema import MetadataMode, TextNode
+
+from . import store
+from .chunk import chunk_document, make_splitter
+from .config import Settings
+from .embed import Embedder, load_embedder
+from .errors import CorpusError, IndexCorrupt
+from .load import BadFile, Skipped, file_hash, list_files, read_document
+
+EMBED_BATCH = 16
+Progress = Callable[[int, int], None]  # (done, total) embedding progress
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    rebuilt_because: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt_because)
+
+    def summary(self) -> str:
+        lines = [
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{self.chunks} chunks ({self.embedded} embedded) in {self.seconds:.1f}s"
+        ]
+        if self.rebuilt_because:
+            lines.insert(0, f"rebuilt the index: {self.rebuilt_because}")
+        lines += [f"  skipped {s.source}: {s.reason}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def embed_input(node: TextNode) -> str:
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def config_of(settings: Settings, embedder: Embedder) -> dict:
+    return {
+        "embedder": {"id": embedder.id, "dim": embedder.dim},
+        "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap, "splitter": "SentenceSplitter"},
+    }
+
+
+def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None) -> IngestReport:
+    started = time.perf_counter()
+    embedder = embedder or load_embedder(settings.embedder)
+    config = config_of(settings, embedder)
+    files, skipped = list_files(settings.corpus)
+    report = IngestReport(skipped=list(skipped))
+    with store.locked(settings.index):
+        old_manifest, reason = _compatible_manifest(settings.index, config)
+        report.rebuilt_because = reason
+        old_files = old_manifest["files"] if old_manifest else {}
+
+        hashes, contents = {}, {}
+        for path in files:
+            rel = path.relative_to(settings.corpus).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.skipped.append(Skipped(rel, f"cannot read ({exc.strerror or exc})"))
+                continue
+            hashes[rel] = file_hash(data)
+        report.removed = sorted(set(old_files) - set(hashes))
+        for rel, digest in hashes.items():
+            if rel not in old_files:
+                report.added.append(rel)
+            elif old_files[rel]["sha256"] != digest:
+                report.updated.append(rel)
+            else:
+                report.unchanged.append(rel)
+        if old_manifest and not report.changed:
+            report.chunks = old_manifest["counts"]["chunks"]
+            report.seconds = time.perf_counter() - started
+            return report
+
+        old = _load_or_none(settings.index, report) if old_manifest else None
+        old_by_source: dict[str, list[int]] = {}
+        cache: dict[str, np.ndarray] = {}
+        if old is not None:
+            matrix = old.matrix()
+            for i, node in enumerate(old.nodes):
+                old_by_source.setdefault(node.metadata["source"], []).append(i)
+                cache[_key(embed_input(node))] = matrix[i]
+
+        splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
+        nodes: list[TextNode] = []
+        vectors: list[np.ndarray | None] = []
+        texts: dict[str, str] = {}
+        file_entries: dict[str, dict] = {}
+        for rel in sorted(hashes):
+            if rel in report.unchanged and old is not None and rel in old_by_source:
+                idx = old_by_source[rel]
+                nodes += [old.nodes[i] for i in idx]
+                vectors += [matrix[i] for i in idx]
+                texts[rel] = old.texts[rel]
+                file_entries[rel] = old_files[rel]
+                continue
+            try:
+                doc, digest = read_document(settings.corpus / rel, settings.corpus, int(settings.max_file_mb * 1e6))
+            except BadFile as exc:
+                report.skipped.append(Skipped(rel, str(exc)))
+                for bucket in (report.added, report.updated, report.unchanged):
+                    if rel in bucket:
+                        bucket.remove(rel)
+                if rel in old_files and rel not in report.removed:
+                    report.removed.append(rel)
+                continue
+            doc_nodes = chunk_document(doc, splitter)
+            nodes += doc_nodes
+            vectors += [cache.get(_key(embed_input(n))) for n in doc_nodes]
+            texts[rel] = doc.text
+            file_entries[rel] = {"sha256": digest, "chunks": len(doc_nodes), "title": doc.metadata["title"]}
+
+        if not nodes:
+            raise CorpusError(
+                f"nothing to index in {str(settings.corpus)!r}: "
+                + ("no supported files (.txt, .md, .html, .pdf)" if not report.skipped else "every file was skipped")
+                + ("\n" + report.summary() if report.skipped else "")
+            )
+        todo = [i for i, v in enumerate(vectors) if v is None]
+        for done in range(0, len(todo), EMBED_BATCH):
+            batch = todo[done : done + EMBED_BATCH]
+            embedded = embedder.embed_passages([embed_input(nodes[i]) for i in batch])
+            for i, vec in zip(batch, embedded):
+                vectors[i] = vec
+            if progress:
+                progress(min(done + EMBED_BATCH, len(todo)), len(todo))
+        report.embedded = len(todo)
+        report.chunks = len(nodes)
+        manifest = {
+            **config,
+            "files": file_entries,
+            "counts": {"files": len(file_entries), "chunks": len(nodes)},
+            "versions": store.library_versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        matrix_new = np.vstack(vectors).astype("float32") if vectors else np.zeros((0, embedder.dim), "float32")
+        store.write(settings.index, manifest, nodes, matrix_new, texts)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _compatible_manifest(index_dir: Path, config: dict) -> tuple[dict | None, str | None]:
+    """The live manifest if it can be built upon, else (None, why a rebuild is needed)."""
+    try:
+        manifest = store.read_manifest(index_dir)
+    except IndexCorrupt as exc:
+        return None, str(exc)
+    if manifest is None:
+        return None, None
+    for key in ("embedder", "chunking"):
+        if manifest.get(key) != config[key]:
+            return None, f"{key} changed ({manifest.get(key)} -> {config[key]})"
+    return manifest, None
+
+
+def _load_or_none(index_dir: Path, report: IngestReport) -> store.IndexData | None:
+    try:
+        return store.load(index_dir)
+    except IndexCorrupt as exc:
+        report.rebuilt_because = str(exc)
+        report.added = sorted(set(report.added) | set(report.updated) | set(report.unchanged))
+        report.updated, report.unchanged = [], []
+        return None
+
+
+def tqdm_progress(desc: str = "embedding") -> Progress:
+    """A progress bar on stderr for long ingests (only drawn when something is embedded)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr, disable=None)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update

@@ -1,0 +1,196 @@
+"""The persisted index: one immutable *generation* folder per ingest, switched in atomically.
+
+    index/CURRENT          -> name of the live generation (replaced with os.replace)
+    index/gen-XXXX/        manifest.json, nodes.json, texts.json, vectors.faiss, bm25/
+
+A generation is written completely (and checksummed) before CURRENT points at it, so a crash
+mid-ingest leaves the previous generation live. Opening verifies checksums and counts.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import faiss
+import numpy as np
+import Stemmer
+from llama_index.core.schema import TextNode
+from llama_index.retrievers.bm25 import BM25Retriever
+from llama_index.vector_stores.faiss import FaissVectorStore
+
+from .errors import IndexCorrupt
+
+FORMAT = 1
+STEMMER_LANGUAGE = "french"
+_ARTEFACTS = ("nodes.json", "texts.json", "vectors.faiss")
+
+
+@dataclass
+class IndexData:
+    manifest: dict
+    nodes: list[TextNode]
+    texts: dict[str, str]  # source -> full extracted text (offsets point into it)
+    vectors: FaissVectorStore
+    bm25: BM25Retriever
+    path: Path
+
+    def matrix(self) -> np.ndarray:
+        index = self.vectors.client
+        return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), "float32")
+
+
+def library_versions() -> dict[str, str]:
+    names = ("llama-index-core", "llama-index-retrievers-bm25", "llama-index-vector-stores-faiss", "faiss-cpu", "bm25s")
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def french_stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(STEMMER_LANGUAGE)
+
+
+def build_bm25(nodes: list[TextNode]) -> BM25Retriever:
+    return BM25Retriever.from_defaults(nodes=nodes, stemmer=french_stemmer(), language="fr")
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    return index_dir / name
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    """The live manifest, or None if there is no index yet. Cheap: reads one small JSON file."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        return None
+    try:
+        return json.loads((gen / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index manifest in {gen} is unreadable ({exc})") from None
+
+
+def load(index_dir: Path) -> IndexData | None:
+    """Load and verify the live generation. None if no index; IndexCorrupt if it can't be trusted."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        return None
+    manifest = read_manifest(index_dir)
+    if manifest.get("format") != FORMAT:
+        raise IndexCorrupt(f"index format {manifest.get('format')} is not {FORMAT}")
+    for rel, expected in manifest.get("checksums", {}).items():
+        path = gen / rel
+        if not path.exists():
+            raise IndexCorrupt(f"index file {rel} is missing from {gen}")
+        if _sha256(path) != expected:
+            raise IndexCorrupt(f"index file {rel} is corrupted (checksum mismatch)")
+    try:
+        nodes = [TextNode.from_dict(d) for d in json.loads((gen / "nodes.json").read_text())]
+        texts = json.loads((gen / "texts.json").read_text())
+        vectors = FaissVectorStore.from_persist_path(str(gen / "vectors.faiss"))
+        bm25 = BM25Retriever.from_persist_dir(str(gen / "bm25"), show_progress=False)
+    except Exception as exc:  # any parse failure means the same thing: rebuild
+        raise IndexCorrupt(f"index in {gen} cannot be read ({type(exc).__name__}: {exc})") from None
+    bm25.stemmer = french_stemmer()  # BM25Retriever does not persist its stemmer
+    n = manifest["counts"]["chunks"]
+    if not (len(nodes) == vectors.client.ntotal == n):
+        raise IndexCorrupt(f"index counts disagree: manifest {n}, nodes {len(nodes)}, vectors {vectors.client.ntotal}")
+    if vectors.client.d != manifest["embedder"]["dim"]:
+        raise IndexCorrupt(f"vector dimension {vectors.client.d} != manifest {manifest['embedder']['dim']}")
+    return IndexData(manifest, nodes, texts, vectors, bm25, gen)
+
+
+def write(index_dir: Path, manifest: dict, nodes: list[TextNode], vectors: np.ndarray, texts: dict[str, str]) -> Path:
+    """Write a complete new generation, then switch CURRENT to it atomically; old ones are removed."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    tmp = index_dir / f"{name}.tmp"
+    tmp.mkdir()
+    try:
+        (tmp / "nodes.json").write_text(json.dumps([n.to_dict() for n in nodes], ensure_ascii=False))
+        (tmp / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))
+        flat = faiss.IndexFlatIP(int(manifest["embedder"]["dim"]))
+        if len(vectors):
+            flat.add(np.ascontiguousarray(vectors, dtype="float32"))
+        FaissVectorStore(faiss_index=flat).persist(str(tmp / "vectors.faiss"))
+        build_bm25(nodes).persist(str(tmp / "bm25"))
+        files = list(_ARTEFACTS) + sorted(f"bm25/{p.name}" for p in (tmp / "bm25").iterdir())
+        manifest = {**manifest, "format": FORMAT, "checksums": {rel: _sha256(tmp / rel) for rel in files}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+        _fsync_tree(tmp)
+        os.rename(tmp, index_dir / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer_tmp = index_dir / f"CURRENT.{uuid.uuid4().hex[:6]}"
+    pointer_tmp.write_text(name + "\n")
+    _fsync(pointer_tmp)
+    os.replace(pointer_tmp, index_dir / "CURRENT")
+    _fsync(index_dir)
+    remove_stale(index_dir)
+    return index_dir / name
+
+
+def remove_stale(index_dir: Path) -> None:
+    """Delete every generation but the live one (old ones and .tmp leftovers of crashed ingests)."""
+    live = current_generation(index_dir)
+    for child in index_dir.iterdir():
+        if child.is_dir() and child.name.startswith("gen-") and child != live:
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith("CURRENT."):
+            child.unlink(missing_ok=True)
+
+
+def discard(index_dir: Path) -> None:
+    """Forget the live index (used before a rebuild of a corrupt one); the corpus is untouched."""
+    (index_dir / "CURRENT").unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(index_dir: Path):
+    """One writer at a time per index folder (other processes wait)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        _fsync(path)
+    _fsync(root)
