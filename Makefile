@@ -11,10 +11,13 @@ export TOKENIZERS_PARALLELISM = false
 install: $(STAMP)
 
 # llama-cpp-python compiles once (~5-8 min on 2 cores); pip caches the wheel for later venvs.
+# It builds for this CPU (-march=native) minus AMX: AMX tiles crash llama.cpp on VMs whose kernel
+# does not grant them (seen here as a segfault on the first prompt).
+NO_AMX := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" $(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 run: install

@@ -1,0 +1,80 @@
+"""The deterministic parts of answering: number reading, sentence splitting, citation parsing, claim checks."""
+import pytest
+
+from rag.answer import clean_question
+from rag.cite import claims, missing_claims, split_answer
+from rag.errors import QuestionError
+from rag.text import detect_language, numbers, sentence_spans
+
+
+@pytest.mark.parametrize(
+    "answer_form, passage_form",
+    [
+        ("465 milliards", "une perte de 465 milliards de dollars"),
+        ("465 billion", "une perte de 465 milliards de dollars"),
+        ("10 000", "affirmant utiliser 10\u00a0000 puces"),
+        ("10,000 chips", "10 000 puces"),
+        ("2 000", "environ 2.000 puces Nvidia"),
+        ("3,5 %", "une chute de 3,5% du Nasdaq"),
+        ("3.5%", "une chute de 3,5 % du Nasdaq"),
+        ("5,6 millions", "un budget de 5,6 millions de dollars"),
+    ],
+)
+def test_french_and_english_number_forms_match(answer_form, passage_form):
+    nums, _ = claims(f"Le chiffre est {answer_form}.", "question")
+    assert nums, answer_form
+    assert missing_claims(nums, [], passage_form) == []
+
+
+@pytest.mark.parametrize(
+    "answer_form, passage_form",
+    [("589 milliards", "465 milliards de dollars"), ("17 %", "3,5 % du Nasdaq"), ("6 millions", "5,6 millions")],
+)
+def test_different_figures_do_not_match(answer_form, passage_form):
+    nums, _ = claims(f"Le chiffre est {answer_form}.", "question")
+    assert missing_claims(nums, [], passage_form) == [nums[0].text]
+
+
+def test_proper_names_must_appear_unless_taken_from_the_question():
+    sentence = "DeepSeek a été fondée par Jack Ma."
+    _, names = claims(sentence, "Qui a fondé DeepSeek ?")
+    assert names == ["Jack Ma"]
+    assert missing_claims([], names, "fondée par Liang Wenfeng") == ["Jack Ma"]
+    assert missing_claims([], ["Liang Wenfeng"], "fondée par Liang Wenfeng") == []
+
+
+def test_english_names_match_french_spellings():
+    _, names = claims("The shock came from China and hit the United States.", "what happened?")
+    assert missing_claims([], names, "la Chine a frappé les États-Unis") == []
+
+
+def test_citations_after_the_full_stop_belong_to_the_sentence_before():
+    drafts = split_answer("Nvidia a perdu 465 milliards. [2] Selon une autre source, 589 milliards [3][9]. Fin.")
+    assert [(d.text, d.cited) for d in drafts] == [
+        ("Nvidia a perdu 465 milliards.", [2]),
+        ("Selon une autre source, 589 milliards.", [3, 9]),
+        ("Fin.", []),
+    ]
+
+
+def test_sentence_spans_are_exact_offsets():
+    text = "Premier point. Deuxième « point » ici !\n\n3. Troisième"
+    for span in sentence_spans(text, offset=100):
+        assert text[span.start - 100 : span.end - 100] == span.text
+
+
+@pytest.mark.parametrize(
+    "question, language",
+    [("How much did Nvidia lose in one day?", "en"), ("Combien Nvidia a-t-elle perdu ?", "fr"),
+     ("Et combien d'emplois ?", "fr"), ("Who founded DeepSeek?", "en"), ("Qui a fondé DeepSeek ?", "fr")],
+)
+def test_question_language(question, language):
+    assert detect_language(question) == language
+
+
+def test_bad_questions_get_specific_errors():
+    with pytest.raises(QuestionError, match="empty"):
+        clean_question(" \t\n\x00 ", 4000)
+    with pytest.raises(QuestionError, match="100,000 characters"):
+        clean_question("a" * 100_000, 4000)
+    assert clean_question("Qui\x07 a fondé DeepSeek ?", 4000) == "Qui  a fondé DeepSeek ?"
