@@ -148,15 +148,21 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
                 + ("no supported files (.txt, .md, .html, .pdf)" if not report.skipped else "every file was skipped")
                 + ("\n" + report.summary() if report.skipped else "")
             )
-        todo = [i for i, v in enumerate(vectors) if v is None]
-        for done in range(0, len(todo), EMBED_BATCH):
-            batch = todo[done : done + EMBED_BATCH]
-            embedded = embedder.embed_passages([embed_input(nodes[i]) for i in batch])
-            for i, vec in zip(batch, embedded):
-                vectors[i] = vec
+        # identical chunks (copies of a file, repeated boilerplate) are embedded once
+        todo: dict[str, list[int]] = {}
+        for i, v in enumerate(vectors):
+            if v is None:
+                todo.setdefault(_key(embed_input(nodes[i])), []).append(i)
+        keys = list(todo)
+        for done in range(0, len(keys), EMBED_BATCH):
+            batch = keys[done : done + EMBED_BATCH]
+            embedded = embedder.embed_passages([embed_input(nodes[todo[key][0]]) for key in batch])
+            for key, vec in zip(batch, embedded):
+                for i in todo[key]:
+                    vectors[i] = vec
             if progress:
-                progress(min(done + EMBED_BATCH, len(todo)), len(todo))
-        report.embedded = len(todo)
+                progress(min(done + EMBED_BATCH, len(keys)), len(keys))
+        report.embedded = len(keys)
         report.chunks = len(nodes)
         manifest = {
             **config,

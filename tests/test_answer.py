@@ -1,0 +1,66 @@
+"""Cited answers with the real packaged LLM (llama.cpp, Qwen2.5-1.5B) on the default corpus."""
+import pytest
+
+import rag
+from rag.text import detect_language, fold
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory):
+    return rag.open("corpus", tmp_path_factory.mktemp("index"))
+
+
+def assert_citations_are_exact(bot, answer):
+    for c in answer.citations:
+        assert bot.document_text(c.source)[c.start : c.end] == c.text
+        assert 1 <= c.passage <= len(answer.passages)
+
+
+def test_french_question_gets_a_cited_french_answer_streamed(bot):
+    pieces = list(bot.stream("Qui a fondé la start-up DeepSeek ?"))
+    answer = pieces[-1]
+    assert all(isinstance(p, str) for p in pieces[:-1]) and len(pieces) > 2, "tokens must stream"
+    assert "liang wenfeng" in fold(answer.text)
+    assert not answer.abstained and answer.citations
+    assert_citations_are_exact(bot, answer)
+    assert any("Liang Wenfeng" in c.text for c in answer.citations), "the citation must point at the sentence that says it"
+    assert detect_language(answer.text) == "fr"
+    assert answer.timings["first_token"] <= answer.timings["total"]
+
+
+def test_english_question_gets_an_english_answer_from_french_sources(bot):
+    answer = bot.ask("Who founded the start-up DeepSeek?")
+    assert "liang wenfeng" in fold(answer.text)
+    assert answer.citations and not answer.abstained
+    assert detect_language(answer.text) == "en"
+    assert_citations_are_exact(bot, answer)
+
+
+def test_question_the_corpus_cannot_answer_abstains(bot):
+    answer = bot.ask("Quel est le prix d'un billet de train entre Paris et Lyon ?")
+    assert answer.abstained
+    assert answer.text == "Les documents ne le disent pas."
+    assert answer.citations == []
+
+
+def test_follow_up_is_resolved_through_history(bot):
+    history = [
+        {"role": "user", "content": "Quelle co-entreprise Oracle, OpenAI et SoftBank ont-ils formée ?"},
+        {"role": "assistant", "content": "Ils ont formé Stargate, une co-entreprise de 500 milliards de dollars [1]."},
+    ]
+    answer = bot.ask("Et combien d'emplois vise-t-elle ?", history=history)
+    assert "stargate" in fold(answer.standalone_question) or "emploi" in fold(answer.standalone_question)
+    assert "100 000" in answer.text.replace("\u00a0", " ") or "100,000" in answer.text
+    assert_citations_are_exact(bot, answer)
+
+
+def test_disagreeing_sources_are_surfaced_with_each_source_cited(bot):
+    answer = bot.ask("Combien Nvidia a-t-elle perdu en une seule journée ?")
+    assert not answer.abstained
+    assert answer.conflicts, answer.text
+    note = answer.conflicts[0]
+    cited = {c.source for c in answer.citations if f"[{c.n}]" in note}
+    assert len(cited) >= 2, "each figure of the disagreement cites its own source"
+    assert_citations_are_exact(bot, answer)
