@@ -34,6 +34,8 @@ class Bot:
         """Bring the index up to date with the corpus folder (incremental) and reload it."""
         report = ingest(self.settings, self.embedder, progress or self._progress)
         self.last_report = report
+        if report.rebuilt_because:
+            self.notice = f"The index was rebuilt: {report.rebuilt_because}."
         if report.changed or self._retriever is None:
             self._reload()
         return report
@@ -88,7 +90,7 @@ class Bot:
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         with self._lock:
             retriever = self.retriever
-            return retriever.search(query, k or self.settings.top_k, mode)
+            return retriever.search(query, self.settings.top_k if k is None else k, mode)
 
     # -- answers -----------------------------------------------------------------------------
     @property

