@@ -1,0 +1,360 @@
+"""The Gradio chat UI: `build(bot)` makes the page, `launch(...)` opens the corpus and serves it.
+
+    rag ui                          # http://127.0.0.1:7860
+    RAG_PASSWORD=secret RAG_HOST=0.0.0.0 rag ui   # reachable from the network, login "rag"
+
+Each browser session has its own conversation (gr.State); the LLM answers one question at a time
+(the answer event has a concurrency limit of 1, the others wait in the queue, which holds at most
+QUEUE_SIZE events).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import gradio as gr  # noqa: E402
+
+from rag.errors import RagError  # noqa: E402
+
+from . import render  # noqa: E402
+
+log = logging.getLogger("rag.ui")
+
+# what every launch of this page should use: no footer links, no run history kept in the browser
+# (it offers to upload runs to a Hugging Face bucket), errors shown in the page
+LAUNCH_OPTIONS = {"footer_links": [], "run_history": False, "show_error": True}
+QUEUE_SIZE = 16  # events waiting in Gradio's queue before it answers "busy"
+MAX_WAITING = 8  # questions waiting for the model before we ask people to come back later
+STALE_AFTER = 15 * 60  # seconds after which a question that never reached the model is forgotten
+
+EXAMPLES = [
+    "Qui a fondé DeepSeek ?",
+    "Combien Nvidia a-t-elle perdu en une journée ?",
+    "Combien a coûté l'entraînement du modèle R1 ?",
+    "Qu'est-ce que le projet Stargate ?",
+    "Who founded DeepSeek?",
+]
+
+EMPTY_QUESTION = "Écrivez d'abord une question sur les documents, par exemple « Qui a fondé DeepSeek ? »."
+SEARCHING = "Recherche dans les documents…"
+QUEUED = "Le modèle répond à une autre question ; la vôtre passe juste après…"
+TOO_BUSY = (
+    "Le serveur est très occupé ({waiting} questions en attente). Réessayez dans une minute : "
+    "votre question est restée dans la zone de saisie."
+)
+
+CSS = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
+
+# Citation links [n] in the chat scroll to (and flash) their entry in the sources panel, opening the
+# fold of earlier answers when needed; captured before Gradio's own link handling.
+JS = """
+() => {
+  if (window.__ragCiteHandler) return;
+  window.__ragCiteHandler = true;
+  document.addEventListener('click', (ev) => {
+    const a = ev.target && ev.target.closest ? ev.target.closest('a[href^="#src-"]') : null;
+    if (!a) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const el = document.getElementById(a.getAttribute('href').slice(1));
+    if (!el) return;
+    for (let d = el.closest('details'); d; d = d.parentElement && d.parentElement.closest('details')) d.open = true;
+    el.scrollIntoView({behavior: 'smooth', block: 'center'});
+    el.classList.remove('flash'); void el.offsetWidth; el.classList.add('flash');
+    setTimeout(() => el.classList.remove('flash'), 2500);
+  }, true);
+}
+"""
+
+
+def _llm_label(bot) -> str:
+    spec = bot.settings.llm
+    if spec.strip() in ("embedded", "", "default"):
+        try:
+            from rag.models import DEFAULT
+
+            return f"embedded — {DEFAULT} (llama.cpp, sur cette machine)"
+        except Exception:
+            return "embedded (llama.cpp, sur cette machine)"
+    return spec
+
+
+def _status(bot) -> str:
+    try:
+        text = render.status_text(bot.status())
+    except Exception as exc:  # a broken index must not break the page
+        return render.escape_md(f"⚠️ état du corpus indisponible : {exc}")
+    if getattr(bot, "notice", None):
+        text += "  \n⚠️ " + render.escape_md(bot.notice)
+    return text
+
+
+class _Waiting:
+    """Questions accepted but not answered yet, across sessions (to tell people when the model is busy).
+    A ticket whose answer never ran (page closed while queued) is forgotten after STALE_AFTER."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: dict[str, float] = {}
+
+    def count(self) -> int:
+        now = time.monotonic()
+        with self._lock:
+            for ticket, t in list(self._since.items()):
+                if now - t > STALE_AFTER:
+                    del self._since[ticket]
+            return len(self._since)
+
+    def add(self) -> str:
+        ticket = uuid.uuid4().hex
+        with self._lock:
+            self._since[ticket] = time.monotonic()
+        return ticket
+
+    def done(self, ticket: str | None) -> None:
+        with self._lock:
+            self._since.pop(ticket, None)
+
+
+def _shown_question(message: str, limit: int = 1200) -> str:
+    """The question as shown in the chat (a pasted novel is cut; the model still gets all of it)."""
+    if len(message) <= limit:
+        return render.escape_md(message)
+    return render.escape_md(message[:limit]) + render.waiting_message(f" … ({len(message):,} caractères)".replace(",", " "))
+
+
+def build(bot, max_waiting: int = MAX_WAITING) -> gr.Blocks:
+    """The chat page for an opened rag.Bot (not launched; queue already configured)."""
+    waiting = _Waiting()
+
+    def submit(message, chat):
+        """Fast step: show the question at once (or say why it will not be asked)."""
+        message = message or ""
+        chat = list(chat or [])
+        if not message.strip():
+            chat.append({"role": "assistant", "content": render.waiting_message(EMPTY_QUESTION)})
+            return "", chat, chat, None, gr.skip(), gr.skip()
+        count = waiting.count()
+        if count >= max_waiting:
+            chat.append({"role": "assistant", "content": render.error_message(TOO_BUSY.format(waiting=count))})
+            return message, chat, chat, None, gr.skip(), gr.skip()
+        ticket = waiting.add()
+        chat.append({"role": "user", "content": _shown_question(message)})
+        chat.append({"role": "assistant", "content": render.waiting_message(QUEUED if count else SEARCHING)})
+        # the box and button stay disabled until the answer is in: one question at a time per session
+        return gr.Textbox(value="", interactive=False), chat, chat, {"question": message, "ticket": ticket}, \
+            gr.Button(interactive=False), gr.skip()
+
+    def answer(pending, chat, history, panels, turn, k):
+        """Slow step (one at a time): stream the model's answer, then render it with its sources."""
+        keep = gr.skip()
+        if not pending:
+            yield keep, keep, keep, keep, keep, keep
+            return
+        question = pending["question"]
+        chat = list(chat or [])
+        history = list(history or [])
+        try:
+            chat[-1] = {"role": "assistant", "content": render.waiting_message(SEARCHING)}
+            yield chat, chat, keep, keep, keep, keep
+            result = None
+            text = ""
+            for item in bot.stream(question, history=history, k=int(k or bot.settings.top_k)):
+                if isinstance(item, str):
+                    text += item
+                    chat[-1] = {"role": "assistant", "content": render.streaming_message(text)}
+                    yield chat, chat, keep, keep, keep, keep
+                else:
+                    result = item
+            if result is None:
+                raise RagError("the model returned no answer")
+            turn = int(turn or 0) + 1
+            chat[-1] = {"role": "assistant", "content": render.answer_message(result, turn)}
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
+            panels = list(panels or []) + [render.sources_panel(result, turn, bot.document_text)]
+            yield chat, chat, history, panels, turn, render.sources_history(panels)
+        except RagError as exc:
+            chat[-1] = {"role": "assistant", "content": render.error_message(str(exc))}
+            yield chat, chat, keep, keep, keep, keep
+        except Exception as exc:  # never leave the page hanging on a bug
+            log.exception("answering %r failed", question[:200])
+            chat[-1] = {"role": "assistant", "content": render.error_message(f"erreur inattendue : {exc}")}
+            yield chat, chat, keep, keep, keep, keep
+        finally:
+            waiting.done(pending.get("ticket"))
+
+    def unlock(pending):
+        if pending:
+            waiting.done(pending.get("ticket"))  # in case the answer never ran (cancelled, queue full)
+        return gr.Textbox(interactive=True), gr.Button(interactive=True), None
+
+    def new_conversation(pending):
+        if pending:
+            waiting.done(pending.get("ticket"))
+        return [], [], [], [], 0, render.placeholder_panel(), gr.Textbox(value="", interactive=True), \
+            gr.Button(interactive=True), None
+
+    def reindex(progress=gr.Progress()):
+        progress(0, desc="Lecture du corpus…")
+
+        def step(done, total):
+            progress((done, total), desc="Calcul des embeddings", unit="passages")
+
+        try:
+            report = bot.ingest(progress=step)
+            summary = report.summary()
+        except RagError as exc:
+            summary = f"⚠️ {exc}"
+        except Exception as exc:
+            log.exception("re-indexing failed")
+            summary = f"⚠️ erreur inattendue : {exc}"
+        return summary, _status(bot)
+
+    with warnings.catch_warnings():
+        # Gradio 6 prefers css/js/theme on launch(); keeping them on the Blocks makes build(bot)
+        # self-contained for any caller of demo.launch() (the CLI, the tests).
+        warnings.simplefilter("ignore", UserWarning)
+        demo = gr.Blocks(
+            title="Questions sur les documents",
+            analytics_enabled=False,
+            css=CSS,
+            js=JS,
+            theme=gr.themes.Soft(
+                primary_hue="indigo", neutral_hue="slate",
+                # system fonts: a private app must not fetch fonts from the Internet
+                font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
+                font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+            ),
+        )
+    with demo:
+        chat_state = gr.State([])  # the messages as displayed (this browser session only)
+        history = gr.State([])  # the raw conversation given to the bot
+        panels = gr.State([])  # sources panel of each answer
+        turn = gr.State(0)
+        pending = gr.State(None)  # the question handed from the fast step to the model step
+
+        gr.Markdown(
+            "# Questions sur les documents\n"
+            "Posez une question en français (ou en anglais) : les réponses viennent uniquement des "
+            "documents du corpus, avec leurs sources. Tout reste sur cette machine.",
+            elem_id="app-title",
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    value=[],
+                    elem_id="chatbot",
+                    label="Conversation",
+                    height=540,
+                    sanitize_html=True,
+                    render_markdown=True,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    buttons=[],  # Gradio's copy buttons would copy the escaped markup, not the text
+                    placeholder="Posez une question sur les documents, ou choisissez un exemple ci-dessous.",
+                )
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        elem_id="question",
+                        show_label=False,
+                        placeholder="Votre question… (Entrée pour envoyer)",
+                        lines=1,
+                        max_lines=6,
+                        scale=8,
+                        autofocus=True,
+                        submit_btn=False,
+                    )
+                    send = gr.Button("Envoyer", variant="primary", elem_id="send", scale=1, min_width=110)
+                with gr.Row():
+                    new_chat = gr.Button("Nouvelle conversation", elem_id="new-chat", size="sm", variant="secondary")
+                gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question], label="Exemples de questions")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources", elem_id="sources-title")
+                sources = gr.HTML(render.placeholder_panel(), elem_id="sources", js_on_load=None, padding=False)
+
+        with gr.Accordion("⚙️ Paramètres", open=False, elem_id="settings"):
+            with gr.Row():
+                top_k = gr.Slider(
+                    1, 8, value=bot.settings.top_k, step=1, label="Nombre de passages donnés au modèle",
+                    info="Plus de passages : réponses plus complètes mais plus lentes.", elem_id="top-k",
+                )
+                gr.Textbox(value=_llm_label(bot), label="Modèle de langage", interactive=False, elem_id="llm")
+            status = gr.Markdown(_status(bot), elem_id="corpus-status")
+            with gr.Row():
+                reindex_btn = gr.Button("⟳ Ré-indexer le corpus", elem_id="reindex", size="sm")
+            report = gr.Textbox(label="Rapport d'indexation", interactive=False, lines=2, elem_id="reindex-report")
+
+        ask_outputs = [question, chatbot, chat_state, pending, send, sources]
+        answer_inputs = [pending, chat_state, history, panels, turn, top_k]
+        answer_outputs = [chatbot, chat_state, history, panels, turn, sources]
+        events = []
+        for trigger in (question.submit, send.click):
+            asked = trigger(submit, [question, chat_state], ask_outputs, concurrency_limit=None, show_progress="hidden")
+            answered = asked.then(
+                answer, answer_inputs, answer_outputs, concurrency_limit=1, concurrency_id="llm", show_progress="hidden"
+            )
+            answered.then(unlock, [pending], [question, send, pending], concurrency_limit=None, show_progress="hidden")
+            events.append(answered)
+        reset_outputs = [chatbot, chat_state, history, panels, turn, sources, question, send, pending]
+        new_chat.click(new_conversation, [pending], reset_outputs, cancels=events, concurrency_limit=None)
+        # the chat's own trash button starts over too (otherwise the model would keep the old history)
+        chatbot.clear(new_conversation, [pending], reset_outputs, cancels=events, concurrency_limit=None)
+        # shares the model's slot: no re-indexing in the middle of an answer
+        reindex_btn.click(reindex, None, [report, status], concurrency_limit=1, concurrency_id="llm")
+
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    return demo
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, password: str | None) -> None:
+    """Refuse to serve the documents to the network without a password (unless RAG_ALLOW_OPEN=1)."""
+    if _is_loopback(host) or password or os.environ.get("RAG_ALLOW_OPEN") == "1":
+        return
+    raise RagError(
+        f"refusing to serve the UI on {host!r} without a password: anyone on the network could read the "
+        f"documents. Set RAG_PASSWORD=<password> (login 'rag'), or RAG_ALLOW_OPEN=1 to serve it open, "
+        f"or use RAG_HOST=127.0.0.1"
+    )
+
+
+def launch(corpus=None, index=None, host=None, port=None, llm=None, **launch_kwargs):
+    """Open the corpus (building or updating its index) and serve the chat UI until interrupted."""
+    import rag
+
+    host = host or os.environ.get("RAG_HOST") or "127.0.0.1"
+    port = int(port or os.environ.get("RAG_PORT") or 7860)
+    password = os.environ.get("RAG_PASSWORD") or None
+    check_host(host, password)
+    bot = rag.open(corpus, index, llm=llm)
+    if bot.notice:
+        print(bot.notice)
+    demo = build(bot)
+    print(f"Chat UI on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+          + (" (login: rag)" if password else ""))
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=("rag", password) if password else None,
+        auth_message="Identifiant : rag — mot de passe : celui de RAG_PASSWORD",
+        share=False,
+        **{**LAUNCH_OPTIONS, **launch_kwargs},
+    )

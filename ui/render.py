@@ -1,0 +1,256 @@
+"""HTML for the chat UI, built by hand: every piece of document or answer text goes through escape().
+
+Two kinds of output:
+
+- chat messages (shown by gr.Chatbot, which renders Markdown): the text is HTML-escaped *and*
+  Markdown-escaped, so neither a document nor a prompt-injected answer can produce tags, links or
+  images; the only markup is the few inline tags written here (<a class="cite">, <span>).
+- the sources panel (gr.HTML, not sanitized by Gradio): HTML-escaped text inside our own markup.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Callable, Iterable
+
+CONTEXT_CHARS = 300  # characters of surrounding text shown on each side of a cited span
+
+_MARKER = re.compile(r"\[(\d+)\]")
+# CommonMark backslash-escapable punctuation that could start markup (emphasis, links, images, code,
+# headings, tables, strike-through, LaTeX, autolinks); "<", ">", "&" and quotes become entities (html.escape).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$=^:@])")  # ":" and "@" stop URL and e-mail autolinks
+_WWW = re.compile(r"(?i)\b(www)\.")
+_SPACES = re.compile(r"\s+")
+
+
+def escape(text: str) -> str:
+    """Plain text -> HTML-safe text (for gr.HTML)."""
+    return html.escape(text or "", quote=True)
+
+
+def escape_md(text: str) -> str:
+    """Plain text -> text that Markdown + HTML render literally (for gr.Chatbot messages)."""
+    # Markdown first (backslashes), HTML second: escaping after html.escape would break its entities
+    escaped = html.escape(_WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text or "")), quote=True)
+    # a line starting with "-" or "1." would become a list: keep it literal
+    escaped = re.sub(r"(?m)^(\s*)-", r"\1\\-", escaped)
+    return re.sub(r"(?m)^(\s*\d+)\.", r"\1\\.", escaped)
+
+
+def anchor(turn: int, n: int) -> str:
+    """The id of source entry n of a given answer (turn), e.g. "src-2-1"; links point at "#" + it."""
+    return f"src-{turn}-{n}"
+
+
+def cite_link(turn: int, n: int) -> str:
+    return f'<a class="cite" href="#{anchor(turn, n)}" title="Voir la source {n}">[{n}]</a>'
+
+
+def link_citations(text: str, turn: int, known: Iterable[int]) -> str:
+    """Escape text for the chat and turn its [n] markers into links to the sources panel."""
+    known = set(known)
+    out, last = [], 0
+    for m in _MARKER.finditer(text):
+        out.append(escape_md(text[last:m.start()]))
+        n = int(m.group(1))
+        out.append(cite_link(turn, n) if n in known else escape_md(m.group(0)))
+        last = m.end()
+    out.append(escape_md(text[last:]))
+    return "".join(out)
+
+
+def link_citations_html(text: str, turn: int, known: Iterable[int]) -> str:
+    """Escape text for the sources panel (plain HTML) and turn its [n] markers into links."""
+    known = set(known)
+    out, last = [], 0
+    for m in _MARKER.finditer(text):
+        out.append(escape(text[last:m.start()]))
+        n = int(m.group(1))
+        out.append(cite_link(turn, n) if n in known else escape(m.group(0)))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+_DISAGREE_PREFIX = re.compile(r"^\s*(Les sources divergent|The sources disagree)\s*:\s*", re.IGNORECASE)
+
+
+def _strip_prefix(note: str) -> str:
+    """"Les sources divergent : 14 % (…) [1] ; 20 % (…) [2]." -> the figures only (the box has a title)."""
+    return _DISAGREE_PREFIX.sub("", note)
+
+
+def _sentence_text(sentence) -> str:
+    """A sentence as it appears in Answer.text (same rule as rag.answer: markers before the final stop)."""
+    try:
+        from rag.answer import _render
+
+        return _render(sentence)
+    except Exception:  # pragma: no cover - rag internals changed; fall back to the same rule
+        marks = "".join(f"[{n}]" for n in sentence.citations)
+        body = sentence.text
+        if marks and body[-1:] in ".!?":
+            return f"{body[:-1]} {marks}{body[-1]}"
+        return f"{body} {marks}".strip()
+
+
+def streaming_message(text: str) -> str:
+    """The answer while it is being generated: escaped, with a cursor."""
+    return escape_md(text.strip()) + ' <span class="cursor">▍</span>'
+
+
+def waiting_message(text: str) -> str:
+    return f'<span class="status-note">{escape_md(text)}</span>'
+
+
+def error_message(error: str) -> str:
+    return f'<span class="error-note">⚠️ {escape_md(error)}</span>'
+
+
+def answer_message(answer, turn: int) -> str:
+    """The final answer for the chat: linked citations, unsupported sentences and conflicts marked."""
+    known = [c.n for c in answer.citations]
+    if answer.abstained:
+        return (
+            '<span class="abstain-note">Pas de réponse dans les documents</span> '
+            f'<span class="abstain-text">{escape_md(answer.text)}</span>'
+        )
+    if not answer.sentences:
+        return link_citations(answer.text, turn, known)
+    conflicts = set(answer.conflicts)
+    parts = []
+    for s in answer.sentences:
+        text = _sentence_text(s)
+        body = link_citations(text, turn, known)
+        if s.text in conflicts:
+            parts.append(f'<span class="conflict-note">⚖️ {body}</span>')
+        elif not s.supported:
+            reason = escape_md(s.reason or "non vérifiée dans les sources")
+            parts.append(
+                f'<span class="unsupported" title="Phrase non vérifiée">⚠️ {body} '
+                f'<span class="reason">(non vérifiée : {reason})</span></span>'
+            )
+        else:
+            parts.append(body)
+    out = " ".join(parts)
+    total = (answer.timings or {}).get("total")
+    if total:
+        out += f' <span class="timing">· {total:.1f} s</span>'
+    return out
+
+
+def _squash(text: str) -> str:
+    return _SPACES.sub(" ", text)
+
+
+def context_window(document: str, start: int, end: int, chars: int = CONTEXT_CHARS) -> tuple[str, str, str, bool, bool]:
+    """(before, cited, after, cut_before, cut_after): document[start:end] with up to `chars` around it,
+    cut at word boundaries."""
+    start = max(0, min(start, len(document)))
+    end = max(start, min(end, len(document)))
+    a = max(0, start - chars)
+    b = min(len(document), end + chars)
+    if a > 0:  # do not begin mid-word
+        space = document.find(" ", a, start)
+        a = space + 1 if space != -1 else a
+    if b < len(document):
+        space = document.rfind(" ", end, b)
+        b = space if space != -1 else b
+    return document[a:start], document[start:end], document[end:b], a > 0, b < len(document)
+
+
+def source_entry(citation, document: str, turn: int) -> str:
+    """One entry of the sources panel: [n], title, file, and the passage in context with the span marked."""
+    before, cited, after, cut_before, cut_after = context_window(document, citation.start, citation.end)
+    if cited != citation.text and citation.text:  # offsets do not match the text we have: show the cited text
+        before, cited, after, cut_before, cut_after = "", citation.text, "", False, False
+    title = citation.title or citation.source
+    return (
+        f'<div class="src" id="{anchor(turn, citation.n)}">'
+        f'<div class="src-head"><span class="src-n">[{citation.n}]</span> '
+        f'<span class="src-title">{escape(title)}</span></div>'
+        f'<div class="src-file">{escape(citation.source)} · caractères {citation.start}–{citation.end}</div>'
+        f'<blockquote class="src-text">{"… " if cut_before else ""}{escape(_squash(before))}'
+        f"<mark>{escape(_squash(cited))}</mark>"
+        f'{escape(_squash(after))}{" …" if cut_after else ""}</blockquote>'
+        f"</div>"
+    )
+
+
+def sources_panel(answer, turn: int, document_text: Callable[[str], str]) -> str:
+    """The sources panel for one answer (HTML for gr.HTML)."""
+    head = f'<div class="sources-for">Sources pour : « {escape(_short(answer.question))} »</div>'
+    boxes = []
+    known = [c.n for c in answer.citations]
+    if answer.conflicts:
+        notes = "".join(f"<li>{link_citations_html(_strip_prefix(note), turn, known)}</li>" for note in answer.conflicts)
+        boxes.append(
+            '<div class="box conflict"><div class="box-title">⚖️ Les sources ne sont pas d\'accord</div>'
+            f"<ul>{notes}</ul><div class=\"box-hint\">Comparez les passages cités ci-dessous.</div></div>"
+        )
+    unsupported = [s for s in answer.sentences if not s.supported] if not answer.abstained else []
+    if unsupported:
+        items = "".join(
+            f"<li>{escape(s.text)} <span class=\"reason\">({escape(s.reason or 'non vérifiée')})</span></li>"
+            for s in unsupported
+        )
+        boxes.append(
+            '<div class="box warning"><div class="box-title">⚠️ Phrases non vérifiées</div>'
+            f"<ul>{items}</ul><div class=\"box-hint\">Ces phrases ne sont pas confirmées par les passages "
+            "cités : ne vous y fiez pas sans vérifier.</div></div>"
+        )
+    if answer.abstained:
+        boxes.append(
+            '<div class="box abstain"><div class="box-title">Pas de réponse dans les documents</div>'
+            "<div class=\"box-hint\">Aucun passage retrouvé ne répond à cette question ; le bot préfère "
+            "ne rien inventer. Essayez de reformuler.</div></div>"
+        )
+    entries = []
+    for c in answer.citations:
+        try:
+            document = document_text(c.source)
+        except Exception:
+            document = ""
+        entries.append(source_entry(c, document, turn))
+    if not entries and not answer.abstained:
+        entries.append('<div class="empty">Aucune source citée.</div>')
+    return f'<div class="sources">{head}{"".join(boxes)}{"".join(entries)}</div>'
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = _squash(text).strip()
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def placeholder_panel(text: str = "Les sources de la réponse apparaîtront ici.") -> str:
+    return f'<div class="sources"><div class="empty">{escape(text)}</div></div>'
+
+
+def status_text(status: dict) -> str:
+    """Corpus status for the settings (Markdown, escaped)."""
+    when = str(status.get("indexed_at", "?"))
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)", when)
+    if m:
+        when = f"{m[3]}/{m[2]}/{m[1]} à {m[4]}h{m[5]}"
+    return (
+        f"**Documents :** {status.get('files', '?')} · **Passages indexés :** {status.get('chunks', '?')} · "
+        f"**Dernière indexation :** {escape_md(when)}  \n"
+        f"**Dossier :** {escape_md(str(status.get('corpus', '?')))} · "
+        f"**Modèle d'embeddings :** {escape_md(str(status.get('embedder', '?')))}"
+    )
+
+
+def sources_history(panels: list[str]) -> str:
+    """The sources of the latest answer, with those of earlier answers folded away below it
+    (their [n] links still work: the click handler opens the fold)."""
+    if not panels:
+        return placeholder_panel()
+    latest, older = panels[-1], panels[:-1]
+    out = latest
+    if older:
+        items = "".join(f'<div class="turn">{p}</div>' for p in reversed(older))
+        out += (
+            f'<details class="older"><summary>Sources des réponses précédentes ({len(older)})</summary>'
+            f"{items}</details>"
+        )
+    return out
