@@ -92,6 +92,12 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
                 size = path.stat().st_size
                 # never read a file over the limit, just to hash it
                 digest = f"size:{size}" if size > max_bytes else file_hash(path.read_bytes())
+            except FileNotFoundError:
+                report.skipped.append(Skipped(rel, "vanished while reading"))
+                continue
+            except PermissionError:
+                report.skipped.append(Skipped(rel, "permission denied"))
+                continue
             except OSError as exc:
                 report.skipped.append(Skipped(rel, f"cannot read ({exc.strerror or exc})"))
                 continue

@@ -39,6 +39,8 @@ def list_files(corpus: Path) -> tuple[list[Path], list[Skipped]]:
                 continue
             if path.suffix.lower() not in SUPPORTED:
                 skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'!r}"))
+            elif not path.is_file():  # follows links: False for pipes, sockets, devices, broken or looping links
+                skipped.append(Skipped(rel, "not a regular file (named pipe, socket, device, or broken or looping link)"))
             else:
                 files.append(path)
     return files, skipped

@@ -27,7 +27,7 @@ from llama_index.core.schema import TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.faiss import FaissVectorStore
 
-from .errors import IndexCorrupt
+from .errors import IndexCorrupt, RagError
 
 FORMAT = 1
 STEMMER_LANGUAGE = "french"
@@ -71,34 +71,61 @@ def current_generation(index_dir: Path) -> Path | None:
     pointer = index_dir / "CURRENT"
     if not pointer.exists():
         return None
-    name = pointer.read_text().strip()
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"index pointer {pointer} is unreadable ({exc})") from None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexCorrupt(f"index pointer {pointer} names no generation ({name!r})")
     return index_dir / name
 
 
 def read_manifest(index_dir: Path) -> dict | None:
     """The live manifest, or None if there is no index yet. Cheap: reads one small JSON file."""
     gen = current_generation(index_dir)
-    if gen is None:
-        return None
+    return None if gen is None else _manifest_at(gen)
+
+
+def _manifest_at(gen: Path) -> dict:
     try:
-        return json.loads((gen / "manifest.json").read_text())
+        manifest = json.loads((gen / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(f"index manifest in {gen} is unreadable ({exc})") from None
+    if not isinstance(manifest, dict) or not all(
+        isinstance(manifest.get(key), dict) for key in ("embedder", "chunking", "files", "counts", "checksums")
+    ):
+        raise IndexCorrupt(f"index manifest in {gen} is not a valid index manifest")
+    return manifest
 
 
 def load(index_dir: Path) -> IndexData | None:
-    """Load and verify the live generation. None if no index; IndexCorrupt if it can't be trusted."""
-    gen = current_generation(index_dir)
-    if gen is None:
-        return None
-    manifest = read_manifest(index_dir)
+    """Load and verify the live generation. None if no index; IndexCorrupt if it can't be trusted.
+
+    A concurrent ingest may switch CURRENT and delete the generation being read: then read the new one."""
+    for _ in range(3):
+        gen = current_generation(index_dir)
+        if gen is None:
+            return None
+        try:
+            return _load_generation(gen)
+        except IndexCorrupt:
+            if current_generation(index_dir) == gen:
+                raise  # really damaged, not replaced under us
+    raise IndexCorrupt(f"the index in {index_dir} kept changing while being read")
+
+
+def _load_generation(gen: Path) -> IndexData:
+    manifest = _manifest_at(gen)
     if manifest.get("format") != FORMAT:
         raise IndexCorrupt(f"index format {manifest.get('format')} is not {FORMAT}")
-    for rel, expected in manifest.get("checksums", {}).items():
-        path = gen / rel
-        if not path.exists():
-            raise IndexCorrupt(f"index file {rel} is missing from {gen}")
-        if _sha256(path) != expected:
+    for rel, expected in manifest["checksums"].items():
+        try:
+            actual = _sha256(gen / rel)
+        except FileNotFoundError:
+            raise IndexCorrupt(f"index file {rel} is missing from {gen}") from None
+        except OSError as exc:
+            raise IndexCorrupt(f"index file {rel} in {gen} cannot be read ({exc.strerror or exc})") from None
+        if actual != expected:
             raise IndexCorrupt(f"index file {rel} is corrupted (checksum mismatch)")
     try:
         nodes = [TextNode.from_dict(d) for d in json.loads((gen / "nodes.json").read_text())]
@@ -165,8 +192,15 @@ def discard(index_dir: Path) -> None:
 @contextmanager
 def locked(index_dir: Path):
     """One writer at a time per index folder (other processes wait)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "w")
+    except OSError as exc:
+        raise RagError(
+            f"cannot create or write the index folder {str(index_dir)!r} ({exc.strerror or exc}); "
+            f"choose another with --index or RAG_INDEX"
+        ) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
