@@ -69,28 +69,20 @@ def stream(bot: "Bot", question: str, history: list[dict] | None = None, k: int 
     scorer = _scorer(bot)
     parts = excerpts(standalone, passages, scorer)
     messages = answer_messages(standalone, language, parts)
-    raw, held = "", True
+    raw, shown = "", 0
     for piece in bot.llm.stream(messages, bot.settings.max_answer_tokens):
-        if "first_token" not in timings:
-            timings["first_token"] = time.perf_counter() - started
+        timings.setdefault("first_token", time.perf_counter() - started)
         raw += piece
-        # hold back the start until it is clearly not the abstention token
-        if held and (ABSTAIN_TOKEN.startswith(raw.strip()[: len(ABSTAIN_TOKEN)]) and len(raw.strip()) < len(ABSTAIN_TOKEN)):
-            continue
-        if held:
-            held = False
-            if raw.strip().startswith(ABSTAIN_TOKEN):
-                continue
-            yield raw
-        elif not raw.strip().startswith(ABSTAIN_TOKEN):
-            yield piece
+        head = raw.lstrip()
+        if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
+            continue  # (maybe) the abstention token: never shown, replaced by the sentence below
+        yield raw[shown:]
+        shown = len(raw)
     verifier = Verifier(standalone, parts, scorer)
     drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
     sentences = verifier.check(drafts) if drafts else []
     answer.removed_citations = verifier.removed
-    said_abstain = bool(_ABSTAIN_PHRASES.search(raw))
-    if not sentences or (said_abstain and not any(s.citations for s in sentences if s.supported)) or \
-            not any(s.supported for s in sentences):
+    if _no_answer(raw, sentences):
         answer.sentences = sentences  # kept for the record: what the model tried to say
         yield from _abstain(answer, started, timings)
         return
@@ -101,6 +93,13 @@ def stream(bot: "Bot", question: str, history: list[dict] | None = None, k: int 
     timings["total"] = time.perf_counter() - started
     answer.timings = timings
     yield answer
+
+
+def _no_answer(raw: str, sentences: list[Sentence]) -> bool:
+    """Abstain when no sentence is supported by the passages (the model answered from its own
+    knowledge), or when the model said the documents don't say and cited nothing that holds."""
+    supported = [s for s in sentences if s.supported]
+    return not supported or (bool(_ABSTAIN_PHRASES.search(raw)) and not any(s.citations for s in supported))
 
 
 def _render(sentence: Sentence) -> str:
@@ -118,7 +117,7 @@ def _add_conflicts(answer: Answer, sentences: list[Sentence], verifier: Verifier
             continue
         pieces, cited = [], []
         for f in figures:
-            n = verifier._cite(f.excerpt.n, f.span.text, [f.number])
+            n = verifier.cite(f.excerpt.n, f.span.text, [f.number])
             cited.append(n)
             pieces.append(f"{f.number.text} ({_short(f.excerpt.passage.title)}) [{n}]")
         note = f"{DISAGREE[language]} " + " ; ".join(pieces) + "."

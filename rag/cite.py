@@ -106,14 +106,14 @@ class Verifier:
             best = valid or list(passages)
             missing = missing_claims(nums, names, " ".join(passages[n].text for n in best))
             reason = f"not in the cited passages: {', '.join(missing)}" if missing else "no passage supports it"
-            return Sentence(draft.text, [self._cite(n, draft.text, nums) for n in valid], False, reason)
+            return Sentence(draft.text, [self.cite(n, draft.text, nums) for n in valid], False, reason)
         if not (nums or names):
             # nothing checkable: keep it if it shares words or meaning with the passage it cites
             n = supporting[0]
             span, score = self._best_span(n, draft.text, nums)
             if score < 0.78 and not (content_stems(draft.text) & content_stems(span.text)):
                 return Sentence(draft.text, [], False, "shares nothing with any passage")
-        return Sentence(draft.text, [self._cite(n, draft.text, nums) for n in supporting[:2]], True)
+        return Sentence(draft.text, [self.cite(n, draft.text, nums) for n in supporting[:2]], True)
 
     def _best_span(self, n: int, sentence: str, nums: list[Number]) -> tuple[Span, float]:
         spans = self.spans[n]
@@ -127,7 +127,7 @@ class Verifier:
                 best, best_score = span, score
         return best, best_score
 
-    def _cite(self, n: int, sentence: str, nums: list[Number]) -> int:
+    def cite(self, n: int, sentence: str, nums: list[Number]) -> int:
         span, _ = self._best_span(n, sentence, nums)
         passage: Passage = self.parts[n - 1].passage
         for c in self.citations:
