@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .prompt import Excerpt, SentenceScorer
+from .prompt import Excerpt, SentenceScorer, usable_spans
 from .retrieve import Passage
 from .schema import Citation, Sentence
 from .text import Number, Span, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
@@ -83,7 +83,9 @@ class Verifier:
         self.question = question
         self.parts = parts
         self.scorer = scorer
-        self.spans = {e.n: sentence_spans(e.passage.text, e.passage.start) for e in parts}
+        # only what the model was allowed to see can support a sentence (no planted instructions)
+        self.spans = {e.n: spans for e in parts if (spans := usable_spans(e.passage))}
+        self.texts = {n: " ".join(s.text for s in spans) for n, spans in self.spans.items()}
         self.citations: list[Citation] = []
         self.removed = 0
 
@@ -94,17 +96,17 @@ class Verifier:
         valid = [n for n in draft.cited if n in self.spans]
         self.removed += len(draft.cited) - len(valid)
         nums, names = claims(draft.text, self.question)
-        passages = {e.n: e.passage for e in self.parts}
+        passages = {e.n: e.passage for e in self.parts if e.n in self.spans}
         # 1. the model's own citations, if they hold
-        supporting = [n for n in valid if not missing_claims(nums, names, passages[n].text)]
+        supporting = [n for n in valid if not missing_claims(nums, names, self.texts[n])]
         # 2. otherwise the passage that holds every claim and resembles the sentence most
         if not supporting:
-            holders = [n for n in passages if not missing_claims(nums, names, passages[n].text)]
+            holders = [n for n in passages if not missing_claims(nums, names, self.texts[n])]
             if holders:
                 supporting = [max(holders, key=lambda n: self._best_span(n, draft.text, nums)[1])]
         if not supporting:
             best = valid or list(passages)
-            missing = missing_claims(nums, names, " ".join(passages[n].text for n in best))
+            missing = missing_claims(nums, names, " ".join(self.texts[n] for n in best))
             reason = f"not in the cited passages: {', '.join(missing)}" if missing else "no passage supports it"
             return Sentence(draft.text, [self.cite(n, draft.text, nums) for n in valid], False, reason)
         if not (nums or names):
