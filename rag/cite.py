@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from .prompt import Excerpt, SentenceScorer, usable_spans
 from .retrieve import Passage
 from .schema import Citation, Sentence
-from .text import Number, Span, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
+from .text import STOPWORDS, Number, Span, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
 
 _MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
@@ -23,12 +24,14 @@ _NOT_NAMES = set(fold(w) for w in (
     "The A An According This That These It Its In On For With And But However Also Yes No Oui Non "
     "Lundi Monday Mardi Janvier January Février Source Sources NOT_IN_DOCUMENTS"
 ).split())
-# English spellings of names the French corpus writes differently
-_EQUIVALENT = {
-    "china": "chine", "chinese": "chin", "united states": "etats-unis", "us": "etats-unis", "usa": "etats-unis",
-    "america": "americ", "american": "americ", "europe": "europ", "european": "europ", "japan": "japon",
-    "white house": "maison-blanche", "congress": "congres", "washington": "washington",
-}
+# One place, several names (French and English spellings, abbreviations)
+_SAME_PLACE = [
+    {"etats-unis", "etats unis", "usa", "us", "u.s.", "united states", "amerique", "america"},
+    {"chine", "china", "chinese", "chinois", "chinoise", "chinoises"},
+    {"americain", "americains", "americaine", "americaines", "american", "americans"}, {"europe"}, {"japon", "japan"}, {"maison-blanche", "maison blanche", "white house"},
+    {"congres", "congress"}, {"pekin", "beijing"}, {"canton", "guangzhou"},
+]
+_ALIASES = {name: group for group in _SAME_PLACE for name in group}
 
 
 @dataclass
@@ -56,10 +59,15 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
     q_folded = fold(question)
     names = []
     for match in _NAME.finditer(sentence):
-        name = match.group(1)
+        words = match.group(1).split()
+        while words and fold(words[0]) in _NOT_NAMES:  # "The Luc Besson" -> "Luc Besson"
+            words.pop(0)
+        name = re.sub(r"['’]s$", "", " ".join(words))  # "DeepSeek's" -> "DeepSeek"
         key = fold(name)
-        if key in _NOT_NAMES or key in q_folded or len(key) < 3:
+        if not name or key in _NOT_NAMES or key in q_folded or len(key) < 3:
             continue
+        if match.start() == 0 and len(words) == 1 and not re.search(r".[A-Z0-9]", name):
+            continue  # "Shares fell…": a capital at the start of a sentence is not a name by itself
         names.append(name)
     return nums, names
 
@@ -67,15 +75,23 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
 def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]:
     have = numbers(text)
     folded = fold(text)
+    words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
     for name in names:
         key = fold(name)
-        key = _EQUIVALENT.get(key, key)
-        words = key.split()
-        if key in folded or all(w[:5] in folded for w in words):
+        if any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(key, {key})):
+            continue
+        if all(_near(part, words) for part in re.findall(r"\w+", key)):
             continue
         missing.append(name)
     return missing
+
+
+def _near(word: str, words: set[str]) -> bool:
+    """The same name spelt another way (Sputnik / Spoutnik, Beijing's accents) is not another name."""
+    if len(word) < 4:  # short names and acronyms: exact, or with a plural s (PME / PMEs)
+        return len(word) < 2 or word in words or word + "s" in words
+    return any(w[:1] == word[:1] and SequenceMatcher(None, word, w).ratio() >= 0.85 for w in words)
 
 
 class Verifier:
@@ -141,6 +157,20 @@ class Verifier:
         return self.citations[-1].n
 
 
+def _quantity(num: Number, text: str) -> str | None:
+    """What kind of quantity a figure is, so that only like is compared with like: a percentage, an
+    amount in scale words (within a factor of ten: "465 milliards" vs "600 milliards", not "100
+    millions"), or a count of the noun that follows it ("2 000 puces" vs "10 000 puces")."""
+    if num.unit == "%":
+        return "%"
+    if num.unit == "scale":
+        return f"e{len(str(int(max(num.values))))}"
+    noun = re.match(r"\s+(?:de\s+|d'|of\s+)?([^\W\d]{3,})", text[num.end :])
+    if noun and max(num.values) >= 100 and fold(noun.group(1)) not in STOPWORDS:
+        return "n:" + min(content_stems(noun.group(1)), default=fold(noun.group(1)))
+    return None
+
+
 @dataclass
 class Figure:
     number: Number
@@ -161,10 +191,9 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[list[Figure]]:
         if len(q_stems & content_stems(span.text)) < 1:
             continue
         for num in numbers(span.text):
-            if is_trivial(num) or num.unit == "":
-                continue
-            key = "%" if num.unit == "%" else f"e{len(str(int(max(num.values))))}"
-            groups.setdefault(key, []).append(Figure(num, e, span))
+            key = _quantity(num, span.text)
+            if key and not is_trivial(num):
+                groups.setdefault(key, []).append(Figure(num, e, span))
     out = []
     for figures in groups.values():
         sources = {f.excerpt.passage.source for f in figures}

@@ -116,7 +116,8 @@ def answer_messages(question: str, language: str, parts: list[Excerpt]) -> list[
     lines = [f"[{e.n}] {e.text}" for e in parts]
     user = (
         "Excerpts:\n" + "\n".join(lines) + f"\n\nQuestion: {question}\n"
-        f"Answer in {LANGUAGE_NAME[language]}, in one to three sentences."
+        f"Answer in {LANGUAGE_NAME[language]}, in one to three sentences"
+        + (" (translate the excerpts if they are in another language)." if language != "fr" else ".")
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 

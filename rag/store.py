@@ -156,7 +156,7 @@ def write(index_dir: Path, manifest: dict, nodes: list[TextNode], vectors: np.nd
         if len(vectors):
             flat.add(np.ascontiguousarray(vectors, dtype="float32"))
         FaissVectorStore(faiss_index=flat).persist(str(tmp / "vectors.faiss"))
-        build_bm25(nodes).persist(str(tmp / "bm25"))
+        build_bm25(nodes).persist(str(tmp / "bm25"), show_progress=False)
         files = list(_ARTEFACTS) + sorted(f"bm25/{p.name}" for p in (tmp / "bm25").iterdir())
         manifest = {**manifest, "format": FORMAT, "checksums": {rel: _sha256(tmp / rel) for rel in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import Stemmer
@@ -86,12 +86,13 @@ def content_stems(text: str) -> set[str]:
 # ---- numbers ---------------------------------------------------------------------------------
 _SCALE = {
     "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "md": 1e9, "mds": 1e9, "bn": 1e9,
+    "trillion": 1e12, "trillions": 1e12,
     "million": 1e6, "millions": 1e6, "m": 1e6, "mn": 1e6,
     "mille": 1e3, "thousand": 1e3, "k": 1e3,
 }
 _NUMBER = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+(?:[.,]\d+)?)(?![\w])"
-    r"(?:\s*(%|(?:pour ?cent|percent|milliards?|billions?|millions?|mille|thousand|mds?|bn|mn)\b))?",
+    r"(?<![\w.,])(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+(?:[.,]\d+)?)(?![\d])"
+    r"(?:\s*(%|(?:pour ?cent|percent|milliards?|billions?|trillions?|millions?|mille|thousand|mds?|bn|mn)\b))?",
     re.IGNORECASE,
 )
 
@@ -101,6 +102,7 @@ class Number:
     text: str
     values: frozenset[float]  # every reading of an ambiguous form ("2.000", "1,500")
     unit: str  # "%", "scale" (millions, billions…) or ""
+    end: int = field(default=0, compare=False)  # where the number (and its scale word) ends in the text
 
 
 def numbers(text: str) -> list[Number]:
@@ -117,7 +119,8 @@ def numbers(text: str) -> list[Number]:
             unit, scale = "scale", _SCALE.get(unit_word.rstrip("s") if unit_word not in _SCALE else unit_word, 1.0)
         else:
             unit, scale = "", 1.0
-        found.append(Number(match.group(0).strip(), frozenset(round(v * scale, 6) for v in readings), unit))
+        values = frozenset(round(v * scale, 6) for v in readings)
+        found.append(Number(match.group(0).strip(), values, unit, match.start() + len(match.group(0).rstrip())))
     return found
 
 

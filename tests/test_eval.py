@@ -71,6 +71,8 @@ LABELLED = [
     ("wrong-rival", "Huawei a détrôné Samsung sur le marché chinois.", P_001_HUAWEI, False),
     ("meta-en", "Meta plans to invest 65 billion dollars in AI this year.", P_000_META, True),
     ("meta-wrong-figure", "Meta prévoit d'investir 65 millions de dollars dans l'IA.", P_000_META, False),
+    ("sentence-initial-word", "Shares of Nvidia lost 465 billion dollars.", P_000_465, True),
+    ("name-synonym", "TikTok fait vivre 8 millions de PME aux États-Unis.", P_000_TIKTOK, True),
 ]
 
 # What the deterministic checker cannot get right, by design (see eval/README.md).
@@ -81,10 +83,6 @@ KNOWN_MISSES = [
      "'progressé' for 'chuté' flips the meaning without changing a number or a name"),
     ("negation", "Nvidia n'a pas perdu 465 milliards de dollars.", P_000_465, False,
      "a negation changes no number and no name"),
-    ("name-synonym", "TikTok fait vivre 8 millions de PME aux États-Unis.", P_000_TIKTOK, True,
-     "'États-Unis' vs 'USA': a name written as a different word is reported missing (false alarm)"),
-    ("sentence-initial-word", "Shares of Nvidia lost 465 billion dollars.", P_000_465, True,
-     "an English capitalised first word ('Shares') is read as a proper name absent from the French text"),
 ]
 
 
@@ -330,11 +328,8 @@ def test_thresholds_from_flags_and_environment(monkeypatch):
     assert t["min_abstention_accuracy"] == THRESHOLDS["min_abstention_accuracy"]
 
 
-def test_options_accept_the_rag_cli_namespace():
-    from rag.cli import build_parser
-
-    args = build_parser().parse_args(["eval", "--full", "--out", "x", "--judge", "llm"])
-    opts = options(args)
+def test_options_accept_the_rag_cli_arguments():
+    opts = options(["--full", "--out", "x", "--judge", "llm"])
     assert opts.full and opts.out == "x" and opts.judge == "llm" and opts.k is None and opts.threshold == []
     assert opts.questions.endswith("questions.jsonl")
 
