@@ -27,8 +27,10 @@ run: install
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# the whole suite, then the eval's fast subset, which fails on a missed faithfulness threshold
 test: install chromium
 	$(PY) -m pytest
+	$(VENV)/bin/rag eval --out reports/eval
 
 eval: install
 	$(VENV)/bin/rag eval --full
