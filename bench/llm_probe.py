@@ -62,7 +62,7 @@ def run(log, deadline: float, rounds: int) -> dict:
     for r in range(rounds):
         for name, th, extra in (order if r % 2 == 0 else order[::-1]):  # ABC then CBA
             if time.perf_counter() + max(took, 10.0) > deadline:
-                out["notes"].append(f"skipped some probe runs (time budget)")
+                out["notes"].append("skipped some probe runs (time budget)")
                 return out
             env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
             env.update(extra)

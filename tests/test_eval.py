@@ -1,7 +1,6 @@
 """The faithfulness eval suite (eval/): the deterministic citation checker on a labelled set from the
 corpus, the metric functions on hand-made answers, a small end-to-end run with the real LLM, and a
 deliberately broken retriever that must fail the thresholds."""
-import argparse
 import json
 from pathlib import Path
 

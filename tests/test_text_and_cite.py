@@ -4,7 +4,7 @@ import pytest
 from rag.answer import clean_question
 from rag.cite import claims, missing_claims, split_answer
 from rag.errors import QuestionError
-from rag.text import detect_language, numbers, sentence_spans
+from rag.text import detect_language, sentence_spans
 
 
 @pytest.mark.parametrize(
