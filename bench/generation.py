@@ -127,6 +127,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
         "after_llm_seconds": end - rec["end"],  # citation verification, conflicts
         "prompt_tokens_checked": probe.inner._llama._input_ids.tolist()[:n_prompt] == tokens,
         "_tokens": tokens,
+        "_answer": answer,
     }
 
 
@@ -156,6 +157,51 @@ def raw(llama, tokens: list[int], n_sampled: int) -> dict:
             "prompt_tokens_per_s": len(tokens) / (first - start),
             "decode_seconds": decode, "gen_tokens_per_s": (count - 1) / decode if count > 1 and decode > 0 else None,
             "gen_tokens_per_s_median": _median_rate(stamps)}
+
+
+VARIANTS = {  # prompt-size levers in rag/prompt.py and Settings.top_k, measured in tokens only
+    "as is": {},
+    "MAX_EXCERPT_CHARS=300": {"MAX_EXCERPT_CHARS": 300},
+    "SENTENCES_PER_PASSAGE=1": {"SENTENCES_PER_PASSAGE": 1},
+    "top_k=3": {"top_k": 3},
+}
+
+
+def what_if(bot, renderer: PromptRenderer, out: dict) -> dict:
+    """Prompt tokens of the round-1 questions if the excerpt limits or top_k were smaller, and the TTFT
+    that implies at the prompt-eval speed measured by the raw runs (the same passages and sentence
+    scores: nothing is re-embedded, no LLM call). What it would do to answer quality is eval's job."""
+    import rag.prompt as prompt_mod
+
+    pairs = [(q, w) for q, w in zip(out["questions"], out["raw"]) if q.get("round", 1) == 1]
+    if not pairs:
+        return {}
+    rate = statistics.median(w["prompt_tokens_per_s"] for _, w in pairs)
+    result = {"prompt_tokens_per_s": rate, "variants": {}}
+    for name, change in VARIANTS.items():
+        saved = {k: getattr(prompt_mod, k) for k in change if hasattr(prompt_mod, k)}
+        rows = []
+        try:
+            for k, v in change.items():
+                if k in saved:
+                    setattr(prompt_mod, k, v)
+            for q, _ in pairs:
+                ans = q["_answer"]
+                passages = ans.passages[: change.get("top_k", len(ans.passages))]
+                parts = prompt_mod.excerpts(ans.standalone_question, passages, bot._scorer)
+                tokens = len(renderer.tokens(prompt_mod.answer_messages(ans.standalone_question, ans.language, parts)))
+                uncached = tokens - q["reused_prefix_tokens"] if q["reused_prefix_tokens"] else tokens
+                rows.append({"prompt_tokens": tokens,
+                             "est_ttft_seconds": (q["retrieval_seconds"] or 0) + q["excerpts_seconds"] + uncached / rate})
+        finally:
+            for k, v in saved.items():
+                setattr(prompt_mod, k, v)
+        result["variants"][name] = {
+            "prompt_tokens": [r["prompt_tokens"] for r in rows],
+            "est_ttft_seconds": [r["est_ttft_seconds"] for r in rows],
+            "est_ttft_median": statistics.median(r["est_ttft_seconds"] for r in rows),
+        }
+    return result
 
 
 def run(index: Path, quick: bool, log, deadline: float) -> dict:
@@ -219,8 +265,10 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
             "prompt_tokens": again["prompt_tokens"], "same_prompt": again["_tokens"] == cold["_tokens"],
             "warm_excerpts_seconds": again["excerpts_seconds"], "cold_excerpts_seconds": cold["excerpts_seconds"],
         }
+    out["what_if"] = what_if(bot, renderer, out)
     for r in out["questions"]:
         r.pop("_tokens", None)
+        r.pop("_answer", None)
     # llama.cpp threading under the current load, in fresh processes (see bench/llm_probe.py)
     from . import llm_probe
 

