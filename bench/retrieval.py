@@ -218,7 +218,9 @@ def _worker(index_dir: str, rounds: int) -> dict:
 
 
 def measure(index: Path, rounds: int, timeout: float) -> dict:
-    env = {**os.environ, "TQDM_DISABLE": "1"}
+    from . import ORIGINAL_ENV
+
+    env = {**ORIGINAL_ENV, "TQDM_DISABLE": "1"}  # as a fresh `rag` process would start
     proc = subprocess.run(
         [sys.executable, "-m", "bench.retrieval", "WORKER", str(index), str(rounds)],
         capture_output=True, text=True, timeout=timeout, env=env,
