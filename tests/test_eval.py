@@ -359,6 +359,9 @@ def test_report_files_from_hand_made_results(tmp_path):
     assert "data:image/png;base64," in html and "fact-1" in html and "589 milliards" in html
     md = paths["markdown"].read_text()
     assert "| fact |" in md and "Failing items (1 of 2)" in md and "![latency](latency.png)" in md
+    # the failing item, the same fields in both formats
+    assert "- **Why it failed:**" in md and "  - [1] a.txt:" in md
+    assert "<dt>Why it failed</dt><dd class='bad'>" in html and "<li>[1] a.txt:" in html
     assert json.loads(paths["results"].read_text())["summary"]["all"]["correctness"] == 0.5
     assert paths["kinds_png"].read_bytes()[:4] == b"\x89PNG"
 

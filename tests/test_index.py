@@ -87,12 +87,17 @@ def small_template(embedder, tmp_path_factory):
     return base
 
 
+def _private_copy(template, tmp_path):
+    """(corpus, index): a copy of a template's corpus and index that a test may change freely."""
+    shutil.copytree(template / "corpus", tmp_path / "corpus")
+    shutil.copytree(template / "index", tmp_path / "index")
+    return tmp_path / "corpus", tmp_path / "index"
+
+
 @pytest.fixture
 def small_index(small_template, tmp_path):
     """(corpus, index): a private copy of the two-file corpus and its up-to-date index."""
-    shutil.copytree(small_template / "corpus", tmp_path / "corpus")
-    shutil.copytree(small_template / "index", tmp_path / "index")
-    return tmp_path / "corpus", tmp_path / "index"
+    return _private_copy(small_template, tmp_path)
 
 
 TINY_FILES = {
@@ -115,9 +120,7 @@ def tiny_template(embedder, tmp_path_factory):
 @pytest.fixture
 def tiny_index(tiny_template, tmp_path):
     """(corpus, index): a private copy of the tiny corpus and its index."""
-    shutil.copytree(tiny_template / "corpus", tmp_path / "corpus")
-    shutil.copytree(tiny_template / "index", tmp_path / "index")
-    return tmp_path / "corpus", tmp_path / "index"
+    return _private_copy(tiny_template, tmp_path)
 
 
 # -- chunk offsets and ids ------------------------------------------------------------------------

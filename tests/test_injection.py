@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import unicodedata
 from pathlib import Path
 
@@ -164,23 +163,13 @@ def test_an_instruction_in_the_question_gets_no_joke(bot):
 
 # -- markup in a document, through the real page -----------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def page(bot):
+def page(bot, serve_ui):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"no Chromium at {CHROMIUM}: `make chromium` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    from ui.app import LAUNCH_OPTIONS, build
-
-    demo = build(bot)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    demo, url = serve_ui(bot)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -193,7 +182,7 @@ def page(bot):
                 dialog.dismiss()
 
             pg.on("dialog", on_dialog)
-            pg.goto(f"http://127.0.0.1:{port}/")
+            pg.goto(url)
             pg.wait_for_selector("#question textarea")
             yield pg
             context.close()

@@ -3,8 +3,6 @@ events, with the real embedded LLM answering one question at a time. No lost que
 no session ever sees another session's questions. The checker itself is tested first, without a model."""
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import rag
@@ -62,26 +60,16 @@ def test_the_checker_finds_mixed_lost_and_unanswered_turns():
 
 # -- the real UI under load ---------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def load_server(default_bot):
+def load_server(default_bot, serve_ui):
     """The real page over the default corpus (the session's index), with short answers to keep the run
     cheap: 32 tokens, 2 passages."""
-    from ui.app import LAUNCH_OPTIONS, build
-
     base = default_bot.settings
     bot = rag.open(base.corpus, base.index, update=False, embedder=base.embedder, chunk_size=base.chunk_size,
                    chunk_overlap=base.chunk_overlap, max_answer_tokens=32, top_k=2)
     bot.llm  # load the model before the clock starts
-    demo = build(bot)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = serve_ui(bot)
+    yield url
     demo.close()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
 import unicodedata
 from html import unescape
@@ -145,29 +144,14 @@ def test_refuses_to_serve_the_network_without_a_password(monkeypatch):
 
 # -- the real page in a real browser ------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory):
     return rag.open("corpus", tmp_path_factory.mktemp("index"))
 
 
-def _serve(bot, **options):
-    from ui.app import LAUNCH_OPTIONS, build
-
-    demo = build(bot, **options)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
-    return demo, f"http://127.0.0.1:{port}/"
-
-
 @pytest.fixture(scope="module")
-def server(bot):
-    demo, url = _serve(bot)
+def server(bot, serve_ui):
+    demo, url = serve_ui(bot)
     yield url
     demo.close()
 
@@ -296,10 +280,10 @@ def test_two_sessions_have_separate_histories_and_nothing_is_rendered_as_html(br
 
 
 @pytest.mark.browser
-def test_an_unreachable_backend_is_reported_in_the_chat(browser, bot, monkeypatch):
+def test_an_unreachable_backend_is_reported_in_the_chat(browser, bot, serve_ui, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens there
     broken = rag.open(bot.settings.corpus, bot.settings.index, update=False, llm="ollama:absent-model")
-    demo, url = _serve(broken)
+    demo, url = serve_ui(broken)
     context, page, _ = _open(browser, url)
     try:
         _ask(page, "Qui a fondé DeepSeek ?")
@@ -315,8 +299,8 @@ def test_an_unreachable_backend_is_reported_in_the_chat(browser, bot, monkeypatc
 
 
 @pytest.mark.browser
-def test_a_full_queue_gets_a_clear_message_and_keeps_the_question(browser, bot):
-    demo, url = _serve(bot, max_waiting=0)  # as if the model already had a long queue
+def test_a_full_queue_gets_a_clear_message_and_keeps_the_question(browser, bot, serve_ui):
+    demo, url = serve_ui(bot, max_waiting=0)  # as if the model already had a long queue
     context, page, _ = _open(browser, url)
     try:
         _ask(page, "Qui a fondé DeepSeek ?")
