@@ -77,8 +77,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
     """One question through bot.stream, timed from the call to the first text piece and to the Answer."""
     from rag.prompt import answer_messages
 
-    scorer = getattr(bot, "_scorer", None)
-    cached_sentences = len(scorer._cache) if scorer is not None else 0
+    cached_sentences = len(bot.scorer._cache)
     start = time.perf_counter()
     first_yield, answer = None, None
     for item in bot.stream(question):
@@ -89,7 +88,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
             answer = item
     end = time.perf_counter()
     rec = probe.records[-1]
-    sentences_embedded = len(bot._scorer._cache) - cached_sentences if getattr(bot, "_scorer", None) else None
+    sentences_embedded = len(bot.scorer._cache) - cached_sentences
     rec.setdefault("first", rec.get("end", end))
     rec.setdefault("end", end)
     tokens = renderer.tokens(rec["messages"])
@@ -99,7 +98,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
     n_sampled = rec["n_tokens_after"] - n_prompt + 1
     decode_s = rec["end"] - rec["first"]
     naive = answer_messages(answer.standalone_question, answer.language,
-                            [SimpleNamespace(n=i, text=p.text) for i, p in enumerate(answer.passages, start=1)])
+                            [SimpleNamespace(n=i, text=p.text, sentences=[p]) for i, p in enumerate(answer.passages, start=1)])
     user_after = rec["messages"][1]["content"]
     return {
         "question": question,
@@ -159,43 +158,38 @@ def raw(llama, tokens: list[int], n_sampled: int) -> dict:
             "gen_tokens_per_s_median": _median_rate(stamps)}
 
 
-VARIANTS = {  # prompt-size levers in rag/prompt.py and Settings.top_k, measured in tokens only
-    "as is": {},
-    "MAX_EXCERPT_CHARS=300": {"MAX_EXCERPT_CHARS": 300},
-    "SENTENCES_PER_PASSAGE=1": {"SENTENCES_PER_PASSAGE": 1},
-    "top_k=3": {"top_k": 3},
+VARIANTS = {  # prompt-size settings (rag.config.Settings), measured in tokens only
+    "RAG_EXCERPT_CHARS=1500": {"excerpt_chars": 1500},
+    "RAG_EXCERPT_CHARS=800": {"excerpt_chars": 800},
+    "RAG_TOP_K=3": {"top_k": 3},
+    "whole passages": {"excerpt_chars": 10**9},
 }
 
 
 def what_if(bot, renderer: PromptRenderer, out: dict) -> dict:
-    """Prompt tokens of the round-1 questions if the excerpt limits or top_k were smaller, and the TTFT
-    that implies at the prompt-eval speed measured by the raw runs (the same passages and sentence
-    scores: nothing is re-embedded, no LLM call). What it would do to answer quality is eval's job."""
-    import rag.prompt as prompt_mod
+    """Prompt tokens of the round-1 questions under other excerpt settings, and the TTFT that implies
+    at the prompt-eval speed measured by the raw runs (the same passages and sentence scores: nothing
+    is re-embedded, no LLM call). What it does to answer quality is eval's job (README, "Benchmarks")."""
+    from rag.prompt import answer_messages, excerpts
 
     pairs = [(q, w) for q, w in zip(out["questions"], out["raw"]) if q.get("round", 1) == 1]
     if not pairs:
         return {}
     rate = statistics.median(w["prompt_tokens_per_s"] for _, w in pairs)
     result = {"prompt_tokens_per_s": rate, "variants": {}}
-    for name, change in VARIANTS.items():
-        saved = {k: getattr(prompt_mod, k) for k in change if hasattr(prompt_mod, k)}
+    default = bot.settings
+    variants = {f"default (RAG_EXCERPT_CHARS={default.excerpt_chars}, RAG_TOP_K={default.top_k})": {}}
+    variants.update({name: change for name, change in VARIANTS.items() if default.with_(**change) != default})
+    for name, change in variants.items():
+        s = default.with_(**change)
         rows = []
-        try:
-            for k, v in change.items():
-                if k in saved:
-                    setattr(prompt_mod, k, v)
-            for q, _ in pairs:
-                ans = q["_answer"]
-                passages = ans.passages[: change.get("top_k", len(ans.passages))]
-                parts = prompt_mod.excerpts(ans.standalone_question, passages, bot._scorer)
-                tokens = len(renderer.tokens(prompt_mod.answer_messages(ans.standalone_question, ans.language, parts)))
-                uncached = tokens - q["reused_prefix_tokens"] if q["reused_prefix_tokens"] else tokens
-                rows.append({"prompt_tokens": tokens,
-                             "est_ttft_seconds": (q["retrieval_seconds"] or 0) + q["excerpts_seconds"] + uncached / rate})
-        finally:
-            for k, v in saved.items():
-                setattr(prompt_mod, k, v)
+        for q, _ in pairs:
+            ans = q["_answer"]
+            parts = excerpts(ans.standalone_question, ans.passages[: s.top_k], bot.scorer, budget=s.excerpt_chars)
+            tokens = len(renderer.tokens(answer_messages(ans.standalone_question, ans.language, parts)))
+            uncached = tokens - q["reused_prefix_tokens"] if q["reused_prefix_tokens"] else tokens
+            rows.append({"prompt_tokens": tokens,
+                         "est_ttft_seconds": (q["retrieval_seconds"] or 0) + q["excerpts_seconds"] + uncached / rate})
         result["variants"][name] = {
             "prompt_tokens": [r["prompt_tokens"] for r in rows],
             "est_ttft_seconds": [r["est_ttft_seconds"] for r in rows],
@@ -251,7 +245,7 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
         from rag.prompt import answer_messages
 
         other = renderer.tokens(answer_messages("Question de préchauffage ?", "fr",
-                                                [SimpleNamespace(n=1, text="Un extrait sans rapport.")]))
+                                                [SimpleNamespace(n=1, text="Un extrait sans rapport.", sentences=[None])]))
         llama.reset()
         llama.eval(other)
         log("generation: first question again (system prompt cached by another prompt)")

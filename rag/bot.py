@@ -11,6 +11,7 @@ from .config import Settings
 from .embed import load_embedder
 from .errors import CorpusError, IndexCorrupt
 from .ingest import IngestReport, Progress, ingest
+from .prompt import SentenceScorer
 from .retrieve import Mode, Passage, Retriever
 
 log = logging.getLogger("rag")
@@ -22,6 +23,7 @@ class Bot:
     def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
         self.settings = settings
         self.embedder = load_embedder(settings.embedder)
+        self.scorer = SentenceScorer(self.embedder)  # picks each passage's sentences for the prompt
         self._lock = threading.RLock()
         self._llm = None
         self.last_report: IngestReport | None = None

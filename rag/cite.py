@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+import numpy as np
+
 from .prompt import Excerpt, SentenceScorer, usable_spans
 from .retrieve import Passage
 from .schema import Citation, Sentence
@@ -99,11 +101,13 @@ class Verifier:
         self.question = question
         self.parts = parts
         self.scorer = scorer
-        # only what the model was allowed to see can support a sentence (no planted instructions)
-        self.spans = {e.n: spans for e in parts if (spans := usable_spans(e.passage))}
+        # only what the model was shown can support a sentence: the passages in its prompt, without
+        # their planted instructions
+        self.spans = {e.n: spans for e in parts if e.sentences and (spans := usable_spans(e.passage))}
         self.texts = {n: " ".join(s.text for s in spans) for n, spans in self.spans.items()}
         self.citations: list[Citation] = []
         self.removed = 0
+        self._sentence_vectors: dict[str, np.ndarray] = {}  # a sentence is compared with several spans
 
     def check(self, drafts: list[Draft]) -> list[Sentence]:
         return [self._check_one(d) for d in drafts]
@@ -136,7 +140,9 @@ class Verifier:
     def _best_span(self, n: int, sentence: str, nums: list[Number]) -> tuple[Span, float]:
         spans = self.spans[n]
         stems = content_stems(sentence)
-        dense = self.scorer.vectors([s.text for s in spans]) @ self.scorer.embedder.embed_query(sentence)
+        if sentence not in self._sentence_vectors:
+            self._sentence_vectors[sentence] = self.scorer.embedder.embed_query(sentence)
+        dense = self.scorer.vectors([s.text for s in spans]) @ self._sentence_vectors[sentence]
         best, best_score = spans[0], -1.0
         for span, d in zip(spans, dense):
             found = sum(any(same_number(x, h) for h in numbers(span.text)) for x in nums)

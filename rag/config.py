@@ -21,6 +21,9 @@ class Settings:
     chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "200")))
     chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "40")))
     top_k: int = field(default_factory=lambda: int(_env("RAG_TOP_K", "4")))
+    # what the LLM reads of the top_k passages: their sentences that bear most on the question, at
+    # most this many characters (prompt size drives time to first token on a CPU; README, Benchmarks)
+    excerpt_chars: int = field(default_factory=lambda: int(_env("RAG_EXCERPT_CHARS", "1500")))
     llm: str = field(default_factory=lambda: _env("RAG_LLM", "embedded"))
     llm_threads: int = field(default_factory=lambda: int(_env("RAG_LLM_THREADS", str(os.cpu_count() or 2))))
     context_window: int = field(default_factory=lambda: int(_env("RAG_CONTEXT_WINDOW", "4096")))

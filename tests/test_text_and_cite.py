@@ -104,3 +104,33 @@ def test_ordinary_corpus_sentences_are_not_mistaken_for_instructions():
     assert len(sentences) > 200
     assert [s for s in sentences if is_instruction(s)] == []
     assert not is_instruction("Trump ignore les instructions du Congrès.")
+
+
+def test_excerpts_keep_the_sentences_that_bear_on_the_question_within_the_budget(default_bot):
+    from rag.prompt import RELEVANCE_MARGIN, answer_messages, excerpts, usable_spans
+    from rag.text import content_stems
+
+    question = "Combien de mémoire vive faut-il pour faire tourner le modèle R1 de DeepSeek ?"
+    passages = default_bot.search(question, k=4)
+    parts = excerpts(question, passages, default_bot.scorer, budget=10**9)
+    assert [e.n for e in parts] == [1, 2, 3, 4] and [e.passage for e in parts] == passages
+    shown = [(s, score) for e in parts for s, score in zip(e.sentences, e.scores)]
+    best = max(score for _, score in shown)
+    assert all(score >= best - RELEVANCE_MARGIN for _, score in shown)
+    assert any("37 Go de RAM" in s.text for s, _ in shown)  # the evidence (corpus file 002)
+    # what was left out scores lower or is a fragment
+    left_out = [s for p in passages for s in usable_spans(p) if s not in {x for x, _ in shown}]
+    assert left_out, "the cut should drop something from four passages"
+    scores = default_bot.scorer.score(question, left_out)
+    assert all(sc < best - RELEVANCE_MARGIN or len(content_stems(s.text)) < 3 for s, sc in zip(left_out, scores))
+    for e in parts:  # exact offsets into the document, in text order, inside their passage
+        text = default_bot.document_text(e.passage.source)
+        assert all(text[s.start : s.end] == s.text for s in e.sentences)
+        assert [s.start for s in e.sentences] == sorted(s.start for s in e.sentences)
+        assert all(e.passage.start <= s.start and s.end <= e.passage.end for s in e.sentences)
+
+    small = excerpts(question, passages, default_bot.scorer, budget=200)
+    kept = [s for e in small for s in e.sentences]
+    assert kept and (len(kept) == 1 or sum(len(s.text) for s in kept) <= 200)
+    prompt = answer_messages(question, "fr", small)[1]["content"]
+    assert [f"[{e.n}]" in prompt for e in small] == [bool(e.sentences) for e in small]  # empty ones not shown
