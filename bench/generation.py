@@ -161,8 +161,8 @@ def raw(llama, tokens: list[int], n_sampled: int) -> dict:
 VARIANTS = {  # prompt-size settings (rag.config.Settings), measured in tokens only
     "RAG_EXCERPT_CHARS=1500": {"excerpt_chars": 1500},
     "RAG_EXCERPT_CHARS=800": {"excerpt_chars": 800},
+    "RAG_EXCERPT_CHARS=3000": {"excerpt_chars": 3000},
     "RAG_TOP_K=3": {"top_k": 3},
-    "whole passages": {"excerpt_chars": 10**9},
 }
 
 

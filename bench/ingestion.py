@@ -279,11 +279,11 @@ def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
 
     # 3. every non-embedding stage at bigger sizes: the real ingest with a zero-cost embedder
     fake = FakeEmbedder()
-    sizes = [100_000, 300_000] if quick else [100_000, 300_000, 1_000_000, 5_000_000]
+    sizes = [100_000, 300_000] if quick else [100_000, 300_000, 1_000_000, 5_000_000, 20_000_000]
     per_chunk = 0.01  # s/chunk estimate for the stubbed runs, refined as they go
     for size in sizes:
         est_chunks = size / default_bytes * a1["chunks"]
-        with_extras = size == sizes[-1] or (not quick and size == 1_000_000)
+        with_extras = size == sizes[-1] or (not quick and size >= 1_000_000)
         if not fits(est_chunks * per_chunk * (3 if with_extras else 1) + 2, f"the stubbed {_kb(size)} corpus"):
             break
         corpus = workdir / f"corpus-{size}"
