@@ -38,13 +38,13 @@ QUESTIONS = ROOT / "eval" / "questions.jsonl"
 # it depends on the machine; add max_total=SECONDS where it matters).
 THRESHOLDS: dict[str, float | None] = {
     "min_retrieval_hit": 0.75,        # fast 100%, full 96%
-    "min_correctness": 0.45,          # fast 54% (7/13), full 58%
+    "min_correctness": 0.45,          # fast 69% (9/13), full 67%
     "min_abstention_accuracy": 0.50,  # fast 100% (3/3), full 67% (8/12)
-    "max_false_abstention": 0.35,     # fast 15% (2/13), full 19%
-    "min_citation_precision": 0.80,   # fast 100%, full 100% (deterministic checker)
-    "min_citation_recall": 0.80,      # fast 100%, full 100%
+    "max_false_abstention": 0.35,     # fast 15% (2/13), full 13%
+    "min_citation_precision": 0.80,   # fast 100%, full 98% (deterministic checker)
+    "min_citation_recall": 0.80,      # fast 100%, full 97%
     "min_language_match": 0.80,       # fast 100%, full 100%
-    "min_conflict_surfaced": 0.20,    # fast 33% (1/3), full 25% (2/8); 0 means conflict notes broke
+    "min_conflict_surfaced": 0.20,    # fast 67% (2/3), full 38% (3/8); 0 means conflict notes broke
 }
 
 
