@@ -8,11 +8,11 @@
 """
 from .bot import Bot, open
 from .config import Settings
-from .errors import BackendError, CorpusError, IndexCorrupt, QuestionError, RagError
+from .errors import BackendError, ConfigError, CorpusError, IndexCorrupt, QuestionError, RagError
 from .ingest import IngestReport
 from .retrieve import Passage
 
 __all__ = [
     "open", "Bot", "Settings", "Passage", "IngestReport",
-    "RagError", "CorpusError", "IndexCorrupt", "BackendError", "QuestionError",
+    "RagError", "ConfigError", "CorpusError", "IndexCorrupt", "BackendError", "QuestionError",
 ]

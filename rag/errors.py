@@ -5,6 +5,10 @@ class RagError(Exception):
     """Base class: something the user can fix (bad input, missing files, unreachable backend)."""
 
 
+class ConfigError(RagError, ValueError):
+    """A setting (a RAG_* variable or a keyword of rag.open) has a value that cannot work."""
+
+
 class CorpusError(RagError):
     """The corpus folder is missing, empty or unreadable."""
 

@@ -638,3 +638,31 @@ def test_reader_racing_a_writer_reads_the_new_generation_instead_of_rebuilding(f
     data = bot.retriever.data
     assert data.path.name != old_gen and new in data.texts
     assert consistent(fresh.index).path == data.path
+
+
+# -- bad settings ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("variable, value, says", [
+    ("RAG_TOP_K", "abc", "RAG_TOP_K='abc' is not a whole number"),
+    ("RAG_TOP_K", "0", "RAG_TOP_K) must be a number of at least 1"),
+    ("RAG_EXCERPT_CHARS", "-5", "RAG_EXCERPT_CHARS) must be a number of at least 1"),
+    ("RAG_MAX_FILE_MB", "lots", "RAG_MAX_FILE_MB='lots' is not a number"),
+    ("RAG_CHUNK_OVERLAP", "300", "must be smaller than chunk_size"),
+])
+def test_a_bad_setting_is_a_config_error_naming_the_variable(monkeypatch, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(rag.ConfigError, match=re.escape(says)):
+        Settings()
+
+
+def test_a_bad_keyword_of_open_is_a_config_error_before_anything_is_indexed(tmp_path):
+    with pytest.raises(rag.ConfigError, match=r"top_k \(RAG_TOP_K\)"):
+        rag.open(tmp_path / "corpus", tmp_path / "index", top_k=0)
+    assert not (tmp_path / "index").exists()
+
+
+def test_cli_with_a_bad_setting_exits_2_with_one_line():
+    env = {**os.environ, "RAG_TOP_K": "four"}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "search", "DeepSeek"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "rag: error: RAG_TOP_K='four' is not a whole number (default 4)"
