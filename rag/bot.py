@@ -23,7 +23,7 @@ class Bot:
     def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
         self.settings = settings
         self.embedder = load_embedder(settings.embedder)
-        self.scorer = SentenceScorer(self.embedder)  # picks each passage's sentences for the prompt
+        self.scorer = SentenceScorer(self.embedder)  # ranks passage sentences for the prompt and citations
         self._lock = threading.RLock()
         self._llm = None
         self.last_report: IngestReport | None = None

