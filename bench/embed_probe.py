@@ -46,11 +46,12 @@ def _llm(seconds: float) -> None:
     from llama_cpp import Llama
 
     from rag.config import Settings
+    from rag.llm import LLAMA_OPTIONS
     from rag.models import DEFAULT, PACKAGED, assemble
 
     s = Settings()
     llama = Llama(model_path=str(assemble(PACKAGED[DEFAULT], s.model_dir)), n_ctx=2048, n_threads=s.llm_threads,
-                  n_batch=512, verbose=False)
+                  verbose=False, **LLAMA_OPTIONS)
     print("ready", flush=True)
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:

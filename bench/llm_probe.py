@@ -20,12 +20,13 @@ def _child(threads: int) -> dict:
     from llama_cpp import Llama
 
     from rag.config import Settings
+    from rag.llm import LLAMA_OPTIONS
     from rag.models import DEFAULT, PACKAGED, assemble
 
     settings = Settings()
     path = assemble(PACKAGED[DEFAULT], settings.model_dir)
-    llama = Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512,
-                  verbose=False)
+    llama = Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False,
+                  **LLAMA_OPTIONS)
     text = sorted(p for p in settings.corpus.iterdir() if p.suffix == ".txt")[0].read_text(encoding="utf-8")
     tokens = llama.tokenize(text.encode(), add_bos=True)[:PROMPT_TOKENS]
     t0 = time.perf_counter()

@@ -30,7 +30,8 @@ _NOT_NAMES = set(fold(w) for w in (
 _SAME_PLACE = [
     {"etats-unis", "etats unis", "usa", "us", "u.s.", "united states", "amerique", "america"},
     {"chine", "china", "chinese", "chinois", "chinoise", "chinoises"},
-    {"americain", "americains", "americaine", "americaines", "american", "americans"}, {"europe"}, {"japon", "japan"}, {"maison-blanche", "maison blanche", "white house"},
+    {"americain", "americains", "americaine", "americaines", "american", "americans"},
+    {"europe"}, {"japon", "japan"}, {"maison-blanche", "maison blanche", "white house"},
     {"congres", "congress"}, {"pekin", "beijing"}, {"canton", "guangzhou"},
 ]
 _ALIASES = {name: group for group in _SAME_PLACE for name in group}
