@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import rag.ingest as ingest_mod
-import rag.store as store_mod
+import rag.stores.files as store_mod
 from rag.config import Settings
 
 from . import synth

@@ -146,7 +146,7 @@ def markdown(res: dict) -> str:
         qe = ret["query_embedding"]
         out += ["", "## Retrieval", "",
                 f"Synthetic indexes (random unit vectors, {ret['sentences']} corpus sentences recombined into "
-                f"~800-character French chunks), written with rag.store.write and loaded with rag.store.load in a fresh "
+                f"~800-character French chunks), written with rag.stores.files.write and loaded with rag.stores.files.load in a fresh "
                 f"process; `Retriever.search(k={ret['k']})` with a fixed query vector (query encoder excluded). "
                 "p50 / p95 in ms.", "",
                 "| chunks | disk MiB | load s | RSS Δ MiB | dense | BM25 | hybrid | FAISS alone | NumPy brute force "

@@ -1,5 +1,5 @@
 """Retrieval latency (dense, BM25, hybrid through rag.retrieve.Retriever.search) on synthetic indexes
-written with rag.store.write, against a brute-force NumPy baseline on the same vectors; the RSS the
+written with rag.stores.files.write, against a brute-force NumPy baseline on the same vectors; the RSS the
 loaded index costs; and, separately, the real query-embedding latency.
 
 Each index is measured in a fresh subprocess (`python -m bench.retrieval WORKER ...`) so that the RSS
@@ -30,7 +30,7 @@ def percentiles(samples: list[float]) -> dict:
 
 
 def build(n: int, index: Path, sentences: list[str]) -> dict:
-    from rag import store
+    from rag.stores import files as store
 
     from . import synth
 
@@ -64,7 +64,7 @@ def _load_breakdown(gen: Path) -> dict:
     from llama_index.retrievers.bm25 import BM25Retriever
     from llama_index.vector_stores.faiss import FaissVectorStore
 
-    from rag import store
+    from rag.stores import files as store
 
     from .machine import rss_mb
 
@@ -131,7 +131,7 @@ def _worker(index_dir: str, rounds: int) -> dict:
     import bm25s
     import faiss
 
-    from rag import store
+    from rag.stores import files as store
     from rag.retrieve import Retriever
 
     from .machine import rss_mb
@@ -189,7 +189,7 @@ def _worker(index_dir: str, rounds: int) -> dict:
             tokens = bm25s.tokenize(q, stemmer=bm25.stemmer, token_pattern=bm25.token_pattern, show_progress=False)
             bm25.bm25.retrieve(tokens, k=depth, show_progress=False)
             times["bm25s_only"].append(time.perf_counter() - t)
-    # block 3: dense and hybrid again with FAISS on every core (rag.store sets one thread: this shows why)
+    # block 3: dense and hybrid again with FAISS on every core (rag.stores.files sets one thread: this shows why)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     for _ in range(rounds):
         for q in queries:

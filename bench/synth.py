@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from llama_index.core.schema import TextNode
 
-from rag.load import list_files, read_document
+from rag.documents import list_files, read_document
 from rag.text import sentence_spans
 
 _NUMBER = re.compile(r"\d+")

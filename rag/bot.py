@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from . import store
+from .stores import files as store
 from .config import Settings
 from .embed import load_embedder
 from .errors import CorpusError, IndexCorrupt

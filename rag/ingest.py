@@ -17,12 +17,12 @@ from typing import Callable
 import numpy as np
 from llama_index.core.schema import MetadataMode, TextNode
 
-from . import store
+from .stores import files as store
 from .chunk import chunk_document, make_splitter
 from .config import Settings
 from .embed import Embedder, load_embedder
 from .errors import CorpusError, IndexCorrupt
-from .load import BadFile, Skipped, file_hash, list_files, read_document
+from .documents import BadFile, Skipped, file_hash, list_files, read_document
 
 EMBED_BATCH = 16
 Progress = Callable[[int, int], None]  # (done, total) embedding progress

@@ -7,7 +7,7 @@ from typing import Literal
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from .embed import Embedder
-from .store import IndexData
+from .stores.files import IndexData
 
 Mode = Literal["hybrid", "dense", "bm25"]
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import rag
-from rag import store
+from rag.stores import files as store
 from rag.chunk import chunk_document, make_splitter
 from rag.ingest import embed_input
-from rag.load import read_document
+from rag.documents import read_document
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "corpus"

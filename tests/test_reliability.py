@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag import store
+from rag.stores import files as store
 from rag.answer import clean_question
 from rag.config import Settings
 from rag.ingest import ingest
@@ -227,7 +227,7 @@ def test_corrupt_index_and_missing_corpus_is_an_error_that_says_what_to_do(fresh
 CHILD = r"""
 import json, sys, time
 from pathlib import Path
-from rag import store
+from rag.stores import files as store
 from rag.config import Settings
 from rag.embed import load_embedder
 import rag.ingest

@@ -27,7 +27,7 @@ from llama_index.core.schema import TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.faiss import FaissVectorStore
 
-from .errors import IndexCorrupt, RagError
+from ..errors import IndexCorrupt, RagError
 
 # One query at a time: FAISS's OpenMP threads only add wake-up cost (exact search over 100k chunks:
 # ~12 ms on one thread, ~16 ms on both cores here) and would compete with the LLM for the cores.

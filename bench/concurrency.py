@@ -1,7 +1,7 @@
 """A bounded load test of the running chat UI, on this machine only (loopback).
 
-    python -m bench.load --url http://127.0.0.1:7860 --sessions 3 --duration 60
-    python -m bench.load --serve --sessions 3 --duration 60 --max-answer-tokens 32 --top-k 2
+    python -m bench.concurrency --url http://127.0.0.1:7860 --sessions 3 --duration 60
+    python -m bench.concurrency --serve --sessions 3 --duration 60 --max-answer-tokens 32 --top-k 2
 
 N concurrent client sessions (one gradio_client.Client each: its own Gradio session, hence its own
 conversation state on the server) send questions in a loop through the same events the page uses:
@@ -457,7 +457,7 @@ def serve(corpus: str | Path, max_answer_tokens: int, top_k: int, index: str | P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="the running UI, e.g. http://127.0.0.1:7860 (loopback only)")

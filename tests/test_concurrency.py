@@ -1,4 +1,4 @@
-"""Load test of the real chat UI (bench/load.py): several sessions asking at once through the page's own
+"""Load test of the real chat UI (bench/concurrency.py): several sessions asking at once through the page's own
 events, with the real embedded LLM answering one question at a time. No lost question, no failure, and
 no session ever sees another session's questions. The checker itself is tested first, without a model."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import rag
-from bench.load import check_loopback, conversation_problems, format_report, make_tags, plain, run_load, tagged
+from bench.concurrency import check_loopback, conversation_problems, format_report, make_tags, plain, run_load, tagged
 from ui import render
 
 SESSIONS = 3
