@@ -18,8 +18,9 @@ import traceback
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from rag.config import apply_environment  # noqa: E402
+
+apply_environment()  # offline hygiene, before any library underneath loads
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("ingestion", "generation", "retrieval")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             section("generation", lambda: generation.run(index, args.quick, log, started + budget * 0.75))
         if "retrieval" in sections:
             from rag.config import Settings
-            from rag.embed import load_embedder
+            from rag.embedders import load_embedder
 
             from . import retrieval
 

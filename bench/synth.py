@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-from llama_index.core.schema import TextNode
 
 from rag.documents import list_files, read_document
 from rag.text import sentence_spans
+from rag.types import Chunk
 
 _NUMBER = re.compile(r"\d+")
 
@@ -63,8 +63,8 @@ def corpus_sentences(corpus: Path) -> list[str]:
     return out
 
 
-def make_nodes(n: int, sentences: list[str], seed: int = 0, chars: int = 800) -> tuple[list[TextNode], dict[str, str]]:
-    """n chunk-like nodes (~`chars` characters of French corpus sentences each), 50 per synthetic file."""
+def make_chunks(n: int, sentences: list[str], seed: int = 0, chars: int = 800) -> tuple[list[Chunk], dict[str, str]]:
+    """n chunks (~`chars` characters of French corpus sentences each), 50 per synthetic file."""
     rng = random.Random(seed)
     nodes, texts, pieces = [], {}, []
     per_file = 50
@@ -80,11 +80,7 @@ def make_nodes(n: int, sentences: list[str], seed: int = 0, chars: int = 800) ->
             pieces = []
         start = sum(len(p) + 1 for p in pieces)
         pieces.append(text)
-        nodes.append(TextNode(
-            id_=f"s{i:07d}", text=text, start_char_idx=start, end_char_idx=start + len(text),
-            metadata={"source": source, "title": f"Document synthétique {i // per_file}"},
-            excluded_embed_metadata_keys=["source"], excluded_llm_metadata_keys=["source"],
-        ))
+        nodes.append(Chunk(f"s{i:07d}", source, f"Document synthétique {i // per_file}", start, start + len(text), text))
         texts[source] = "\n".join(pieces)
     return nodes, texts
 

@@ -19,11 +19,10 @@ from difflib import SequenceMatcher
 from typing import Protocol
 
 from rag.cite import claims, missing_claims
-from rag.text import fold
+from rag.text import fold, strip_markers
 
 # « … », “ … ”, " … " (straight double quotes); at least 3 characters inside
 _QUOTED = re.compile(r"«\s*([^»]{3,}?)\s*»|“([^”]{3,}?)”|\"([^\"]{3,}?)\"")
-_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 class Checker(Protocol):
@@ -57,7 +56,7 @@ class DeterministicChecker:
     name = "deterministic"
 
     def supports(self, sentence: str, passage_text: str, question: str = "") -> tuple[bool, str]:
-        sentence = _MARKER.sub("", sentence)
+        sentence = strip_markers(sentence)
         nums, names = claims(sentence, question)
         missing = missing_claims(nums, names, passage_text)
         # a name spelt another way (Sputnik / Spoutnik, Pekin / Pékin) is not a wrong name
@@ -93,7 +92,7 @@ class LLMJudgeChecker:
     def messages(sentence: str, passage_text: str, question: str = "") -> list[dict[str, str]]:
         context = f"Question asked: {question}\n" if question else ""
         user = (
-            f"{context}Passage:\n{passage_text.strip()}\n\nSentence:\n{_MARKER.sub('', sentence).strip()}\n\n"
+            f"{context}Passage:\n{passage_text.strip()}\n\nSentence:\n{strip_markers(sentence).strip()}\n\n"
             "Does the passage support the sentence? Answer yes or no."
         )
         return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]

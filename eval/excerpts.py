@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from rag.config import apply_environment  # noqa: E402
+
+apply_environment()  # offline hygiene, before any library underneath loads
 
 from eval.retrieval import QUESTIONS as DEV_QUESTIONS  # noqa: E402
 from eval.run import QUESTIONS as EVAL_QUESTIONS  # noqa: E402

@@ -11,20 +11,14 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from rag.text import STOPWORDS, Number, detect_language, fold, numbers, same_number
+from rag import render
+from rag.text import STOPWORDS, Number, detect_language, fold, numbers, same_number, strip_markers
 
 ANSWERABLE = ("fact", "english", "followup")
 KINDS = ("fact", "english", "unanswerable", "conflict", "followup")
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
-_DISAGREE_PREFIX = re.compile(r"^\s*(?:Les sources divergent|The sources disagree)\s*:\s*", re.IGNORECASE)
-_NOTE_PIECE = re.compile(r"^(.*?)\s*\((.*)\)\s*\[(\d+)\]\s*\.?\s*$", re.DOTALL)
 
 
 # ---- answer correctness ------------------------------------------------------------------------
-def strip_markers(text: str) -> str:
-    return _MARKERS.sub("", text or "")
-
-
 def _norm(text: str) -> str:
     """fold() + hyphens/quotes/punctuation as spaces, for phrase matching."""
     return " " + re.sub(r"[\s\-–—«»“”\"()\[\],;:!?.]+", " ", fold(text)).strip() + " "
@@ -128,21 +122,11 @@ def retrieval(item: dict, passages: list, document_text: Callable[[str], str]) -
 
 # ---- citations ---------------------------------------------------------------------------------
 def claim_units(answer) -> list[tuple[str, str, list[tuple[str, int]]]]:
-    """Each answer sentence as (sentence, kind, [(claim text, citation n)]). A conflict note carries
-    its citations inline ("465 milliards (Title) [3] ; 589 milliards (Title) [4]."): each figure is
-    checked against its own citation, the document title left out."""
-    notes = set(getattr(answer, "conflicts", []) or [])
-    out = []
-    for s in answer.sentences:
-        if s.text in notes:
-            units = []
-            for piece in _DISAGREE_PREFIX.sub("", s.text).split(" ; "):
-                m = _NOTE_PIECE.match(piece.strip())
-                if m:
-                    units.append((m.group(1), int(m.group(3))))
-            out.append((s.text, "conflict_note", units))
-        else:
-            out.append((s.text, "sentence", [(s.text, n) for n in s.citations]))
+    """Each answer sentence as (sentence, kind, [(claim text, citation n)]), then each disagreement
+    note, whose figures are checked one by one against their own citations."""
+    out = [(s.text, "sentence", [(s.text, n) for n in s.citations]) for s in answer.sentences]
+    for d in answer.conflicts:
+        out.append((render.disagreement(d, answer.language), "conflict_note", [(f.text, f.citation) for f in d.figures]))
     return out
 
 
@@ -191,8 +175,7 @@ def answer_language(answer) -> str | None:
     if answer.abstained:
         body = answer.text
     else:
-        notes = set(getattr(answer, "conflicts", []) or [])
-        body = " ".join(s.text for s in answer.sentences if s.text not in notes) or answer.text
+        body = " ".join(s.text for s in answer.sentences) or answer.text
     body = strip_markers(body)
     words = re.findall(r"[a-zA-Zàâäéèêëîïôöùûüç'-]+", body.lower())
     if not any(w in STOPWORDS for w in words) and not re.search(r"[éèêàùç]", body.lower()):

@@ -21,11 +21,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from eval import metrics, report  # noqa: E402
-from eval.checkers import DeterministicChecker, LLMJudgeChecker  # noqa: E402
+from eval import metrics, report
+from eval.checkers import DeterministicChecker, LLMJudgeChecker
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
@@ -119,7 +116,7 @@ def answer_record(answer) -> dict:
         "abstained": answer.abstained,
         "language": answer.language,
         "standalone_question": answer.standalone_question,
-        "conflicts": list(answer.conflicts),
+        "conflicts": [asdict(d) for d in answer.conflicts],
         "citations": [asdict(c) for c in answer.citations],
         "passages": [
             {"source": p.source, "title": p.title, "start": p.start, "end": p.end, "score": round(p.score, 5)}

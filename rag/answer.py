@@ -1,21 +1,25 @@
-"""Question -> cited Answer: condense follow-ups, retrieve, prompt, stream, verify, abstain, flag conflicts."""
+"""Question -> cited Answer: condense follow-ups, retrieve, prompt, stream, verify, abstain, flag conflicts.
+
+The Answerer is composed of what it needs and nothing more: a search function, an LLM, a sentence
+scorer and the settings. The Bot builds one; a test can build one from fakes.
+"""
 from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import Callable, Iterator
 
 from .cite import Verifier, disagreements, split_answer
+from .config import Settings
 from .errors import QuestionError
-from .prompt import ABSTAIN_TOKEN, answer_messages, condense_messages, excerpts, is_instruction
-from .schema import Answer, Sentence
+from .llms import LLM
+from .prompt import ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction
+from .render import ABSTAIN, text as render_text
 from .text import detect_language, numbers, same_number
+from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence
 
-if TYPE_CHECKING:
-    from .bot import Bot
+Search = Callable[[str, int | None], list[Passage]]  # (query, k) -> passages, best first
 
-ABSTAIN = {"fr": "Les documents ne le disent pas.", "en": "The documents don't say."}
-DISAGREE = {"fr": "Les sources divergent :", "en": "The sources disagree:"}
 _ABSTAIN_PHRASES = re.compile(
     r"NOT_IN_DOCUMENTS|ne (le )?(disent|mentionnent|précisent) pas|ne contiennent pas|"
     r"(don't|do not) (say|mention|contain)|not (mentioned|stated) in", re.IGNORECASE
@@ -35,62 +39,101 @@ def clean_question(question: str, limit: int) -> str:
     return question
 
 
-def condense(bot: "Bot", question: str, history: list[dict]) -> str:
-    """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
-    if not history:
-        return question
-    text = "".join(bot.llm.stream(condense_messages(question, history), max_tokens=64)).strip()
-    text = text.splitlines()[0].strip().strip('"«» ') if text else ""
-    # a small model sometimes answers or repeats the last reply instead: keep only a real question
-    if not text.endswith("?") or len(text) > 4 * len(question) + 200:
-        last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        return f"{last_user} {question}".strip()
-    return text
+class Answerer:
+    def __init__(self, search: Search, llm: LLM, scorer: SentenceScorer, settings: Settings) -> None:
+        self.search = search
+        self.llm = llm
+        self.scorer = scorer
+        self.settings = settings
+
+    def condense(self, question: str, history: list[dict]) -> str:
+        """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
+        if not history:
+            return question
+        text = "".join(self.llm.stream(condense_messages(question, history), max_tokens=64)).strip()
+        text = text.splitlines()[0].strip().strip('"«» ') if text else ""
+        # a small model sometimes answers or repeats the last reply instead: keep only a real question
+        if not text.endswith("?") or len(text) > 4 * len(question) + 200:
+            last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+            return f"{last_user} {question}".strip()
+        return text
+
+    def stream(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Iterator:
+        """Yields text pieces as they are generated, then the final Answer."""
+        started = time.perf_counter()
+        clock = _Clock(started)
+        question = clean_question(question, self.settings.max_question_chars)
+        history = [m for m in (history or []) if m.get("content")]
+        language = detect_language(question)
+        standalone = self.condense(question, history)
+        clock.lap("condense")
+        passages = self.search(standalone, k)
+        clock.lap("retrieval")
+        answer = Answer(question=question, text="", passages=passages, language=language,
+                        standalone_question=standalone, timings=clock.timings)
+        if not passages:
+            yield from _abstain(answer, clock)
+            return
+        parts = excerpts(standalone, passages, self.scorer, budget=self.settings.excerpt_chars)
+        messages = answer_messages(standalone, language, parts)
+        clock.lap("excerpts")
+        raw, shown = "", 0
+        for piece in self.llm.stream(messages, self.settings.max_answer_tokens):
+            clock.mark("first_token")
+            raw += piece
+            head = raw.lstrip()
+            if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
+                continue  # (maybe) the abstention token: never shown, replaced by the sentence below
+            yield raw[shown:]
+            shown = len(raw)
+        clock.mark("first_token")
+        clock.lap("generation", since="first_token")
+        verifier = Verifier(standalone, parts, self.scorer)
+        drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
+        sentences = verifier.check(drafts) if drafts else []
+        answer.removed_citations = verifier.removed
+        # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
+        # only if every sentence of it is supported by the documents
+        takeover = is_instruction(question)
+        if _no_answer(raw, sentences) or (takeover and not all(s.supported for s in sentences)):
+            answer.sentences = sentences  # kept for the record: what the model tried to say
+            clock.lap("verify")
+            yield from _abstain(answer, clock)
+            return
+        answer.sentences = sentences
+        answer.conflicts = _conflicts(sentences, verifier, standalone, parts)
+        answer.citations = verifier.citations
+        answer.text = render_text(answer)
+        clock.lap("verify")
+        clock.total()
+        yield answer
+
+    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
+        result = None
+        for item in self.stream(question, history, k):
+            result = item
+        return result
 
 
-def stream(bot: "Bot", question: str, history: list[dict] | None = None, k: int | None = None) -> Iterator:
-    """Yields text pieces as they are generated, then the final Answer."""
-    started = time.perf_counter()
-    question = clean_question(question, bot.settings.max_question_chars)
-    history = [m for m in (history or []) if m.get("content")]
-    language = detect_language(question)
-    standalone = condense(bot, question, history)
-    passages = bot.search(standalone, k=k)
-    timings = {"retrieval": time.perf_counter() - started}
-    answer = Answer(question=question, text="", passages=passages, language=language, standalone_question=standalone)
-    if not passages:
-        yield from _abstain(answer, started, timings)
-        return
-    scorer = bot.scorer
-    parts = excerpts(standalone, passages, scorer, budget=bot.settings.excerpt_chars)
-    messages = answer_messages(standalone, language, parts)
-    raw, shown = "", 0
-    for piece in bot.llm.stream(messages, bot.settings.max_answer_tokens):
-        timings.setdefault("first_token", time.perf_counter() - started)
-        raw += piece
-        head = raw.lstrip()
-        if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
-            continue  # (maybe) the abstention token: never shown, replaced by the sentence below
-        yield raw[shown:]
-        shown = len(raw)
-    verifier = Verifier(standalone, parts, scorer)
-    drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
-    sentences = verifier.check(drafts) if drafts else []
-    answer.removed_citations = verifier.removed
-    # a question that tries to override the rules ("ignore tes instructions et …") gets an answer only
-    # if every sentence of it is supported by the documents
-    takeover = is_instruction(question)
-    if _no_answer(raw, sentences) or (takeover and not all(s.supported for s in sentences)):
-        answer.sentences = sentences  # kept for the record: what the model tried to say
-        yield from _abstain(answer, started, timings)
-        return
-    _add_conflicts(answer, sentences, verifier, standalone, parts, language)
-    answer.sentences = sentences
-    answer.citations = verifier.citations
-    answer.text = " ".join(_render(s) for s in sentences)
-    timings["total"] = time.perf_counter() - started
-    answer.timings = timings
-    yield answer
+class _Clock:
+    """Stage timings in seconds: lap(stage) records the time since the previous lap."""
+
+    def __init__(self, started: float) -> None:
+        self.started = self.last = started
+        self.timings: dict[str, float] = {}
+
+    def lap(self, stage: str, since: str | None = None) -> None:
+        now = time.perf_counter()
+        origin = self.started + self.timings[since] if since else self.last
+        self.timings[stage] = now - origin
+        self.last = now
+
+    def mark(self, name: str) -> None:
+        """A point in time since the start (first_token), set once."""
+        self.timings.setdefault(name, time.perf_counter() - self.started)
+
+    def total(self) -> None:
+        self.timings["total"] = time.perf_counter() - self.started
 
 
 def _no_answer(raw: str, sentences: list[Sentence]) -> bool:
@@ -100,46 +143,28 @@ def _no_answer(raw: str, sentences: list[Sentence]) -> bool:
     return not supported or (bool(_ABSTAIN_PHRASES.search(raw)) and not any(s.citations for s in supported))
 
 
-def _render(sentence: Sentence) -> str:
-    marks = "".join(f"[{n}]" for n in sentence.citations)
-    body = sentence.text
-    if marks and body[-1:] in ".!?":
-        return f"{body[:-1]} {marks}{body[-1]}"
-    return f"{body} {marks}".strip()
-
-
-def _add_conflicts(answer: Answer, sentences: list[Sentence], verifier: Verifier, question: str, parts, language) -> None:
+def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt]) -> list[Disagreement]:
+    """The disagreements among the passages on a figure the answer states, each figure cited."""
     said = [n for s in sentences for n in numbers(s.text)]
-    for figures in disagreements(question, parts):
-        if not any(same_number(f.number, n) for f in figures for n in said):
+    out = []
+    for quantity, found in disagreements(question, parts):
+        if not any(same_number(f.number, n) for f in found for n in said):
             continue
-        pieces, cited = [], []
-        for f in figures:
-            n = verifier.cite(f.excerpt.n, f.span.text, [f.number])
-            cited.append(n)
-            pieces.append(f"{f.number.text} ({_short(f.excerpt.passage.title)}) [{n}]")
-        note = f"{DISAGREE[language]} " + " ; ".join(pieces) + "."
-        answer.conflicts.append(note)
-        sentences.append(Sentence(note, [], True))  # citations are inline in the note
+        figures = [
+            Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,
+                   verifier.cite(f.excerpt.n, f.span.text, [f.number]))
+            for f in found
+        ]
+        out.append(Disagreement(quantity, figures))
+    return out
 
 
-def _short(title: str, limit: int = 40) -> str:
-    return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + "…"
-
-
-def _abstain(answer: Answer, started: float, timings: dict) -> Iterator:
+def _abstain(answer: Answer, clock: _Clock) -> Iterator:
     answer.abstained = True
     answer.text = ABSTAIN[answer.language]
     answer.citations = []
-    timings.setdefault("first_token", time.perf_counter() - started)
-    timings["total"] = time.perf_counter() - started
-    answer.timings = timings
+    answer.conflicts = []
+    clock.mark("first_token")
+    clock.total()
     yield answer.text
     yield answer
-
-
-def answer(bot: "Bot", question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
-    result = None
-    for item in stream(bot, question, history, k):
-        result = item
-    return result

@@ -1,4 +1,8 @@
-"""The Python API: open a corpus, keep its index fresh, search it, ask it."""
+"""The Python API: open a corpus, keep its index fresh, search it, ask it.
+
+A Bot composes the parts: a store (RAG_INDEX), an embedder (RAG_EMBEDDER), a retriever over the
+store's live index, an LLM (RAG_LLM, loaded on first use) and an Answerer built from them.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,13 +10,16 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .stores import files as store
+from .answer import Answerer
 from .config import Settings
-from .embed import load_embedder
+from .embedders import load_embedder
 from .errors import CorpusError, IndexCorrupt
 from .ingest import IngestReport, Progress, ingest
+from .llms import LLM, load_llm
 from .prompt import SentenceScorer
-from .retrieve import Mode, Passage, Retriever
+from .retrieve import Mode, Retriever
+from .stores import Index, open_store
+from .types import Answer, Passage
 
 log = logging.getLogger("rag")
 
@@ -20,12 +27,14 @@ log = logging.getLogger("rag")
 class Bot:
     """A corpus, its persisted index and (lazily) an LLM. Safe to share between threads."""
 
-    def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
+    def __init__(self, settings: Settings, progress: Progress | None = None, llm: LLM | None = None) -> None:
         self.settings = settings
+        self.store = open_store(settings.index)
         self.embedder = load_embedder(settings.embedder)
         self.scorer = SentenceScorer(self.embedder)  # ranks passage sentences for the prompt and citations
         self._lock = threading.RLock()
-        self._llm = None
+        self._llm = llm
+        self._answerer: Answerer | None = None
         self.last_report: IngestReport | None = None
         self.notice: str | None = None  # e.g. "the index was corrupted and has been rebuilt"
         self._retriever: Retriever | None = None
@@ -34,7 +43,7 @@ class Bot:
     # -- index -------------------------------------------------------------------------------
     def ingest(self, progress: Progress | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder (incremental) and reload it."""
-        report = ingest(self.settings, self.embedder, progress or self._progress)
+        report = ingest(self.settings, self.embedder, progress or self._progress, store=self.store)
         self.last_report = report
         if report.rebuilt_because:
             self.notice = f"The index was rebuilt: {report.rebuilt_because}."
@@ -43,11 +52,11 @@ class Bot:
         return report
 
     def _reload(self) -> None:
-        data = store.load(self.settings.index)
-        if data is None:
-            raise IndexCorrupt(f"no index in {self.settings.index}; run `rag ingest`")
+        index = self.store.load()
+        if index is None:
+            raise IndexCorrupt(f"no index in {self.store.location}; run `rag ingest`")
         with self._lock:
-            self._retriever = Retriever(data, self.embedder)
+            self._retriever = Retriever(index, self.embedder)
 
     def open_index(self, update: bool = True) -> None:
         """Load the index, rebuilding it from the corpus when it is missing or broken."""
@@ -64,7 +73,7 @@ class Bot:
                 ) from None
             self.notice = f"The index could not be used ({exc}); it was rebuilt from the corpus."
             log.warning(self.notice)
-            store.discard(self.settings.index)
+            self.store.discard()
             self.ingest()
 
     @property
@@ -73,20 +82,25 @@ class Bot:
             self.open_index(update=False)
         return self._retriever
 
+    @property
+    def index(self) -> Index:
+        """The live generation being searched."""
+        return self.retriever.index
+
     def status(self) -> dict:
-        data = self.retriever.data
+        manifest = self.index.manifest
         return {
             "corpus": str(self.settings.corpus),
-            "files": data.manifest["counts"]["files"],
-            "chunks": data.manifest["counts"]["chunks"],
-            "indexed_at": data.manifest["created"],
-            "embedder": data.manifest["embedder"]["id"],
+            "files": manifest["counts"]["files"],
+            "chunks": manifest["counts"]["chunks"],
+            "indexed_at": manifest["created"],
+            "embedder": manifest["embedder"]["id"],
             "llm": self.settings.llm,
         }
 
     def document_text(self, source: str) -> str:
         """The indexed text of one document (what passage offsets point into)."""
-        return self.retriever.data.texts[source]
+        return self.index.document_text(source)
 
     # -- retrieval ---------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
@@ -96,23 +110,35 @@ class Bot:
 
     # -- answers -----------------------------------------------------------------------------
     @property
-    def llm(self):
+    def llm(self) -> LLM:
         with self._lock:
             if self._llm is None:
-                from .llm import load_llm
-
                 self._llm = load_llm(self.settings)
             return self._llm
 
-    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None):
-        from .answer import answer
+    @property
+    def answerer(self) -> Answerer:
+        with self._lock:
+            if self._answerer is None:
+                self._answerer = Answerer(self.search, _LazyLLM(self), self.scorer, self.settings)
+            return self._answerer
 
-        return answer(self, question, history, k)
+    def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
+        return self.answerer.ask(question, history, k)
 
     def stream(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Iterator:
-        from .answer import stream
+        """Text pieces while the answer is generated, then the final Answer."""
+        return self.answerer.stream(question, history, k)
 
-        return stream(self, question, history, k)
+
+class _LazyLLM:
+    """The Bot's LLM, loaded on first use: a refused question or an empty search never loads it."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    def __getattr__(self, name: str):
+        return getattr(self._bot.llm, name)
 
 
 def open(
@@ -121,20 +147,34 @@ def open(
     *,
     update: bool = True,
     progress: Progress | None = None,
+    llm: LLM | None = None,
     **settings,
 ) -> Bot:
     """Open a corpus: build or update its index (unless update=False) and return a ready Bot.
 
-    Extra keyword arguments override Settings fields (embedder=, llm=, top_k=, chunk_size=, …).
+    Extra keyword arguments override Settings fields (embedder=, llm=, top_k=, chunk_size=, …); `llm`
+    may also be an LLM object (a server client you configured, or rag.testing.FakeLLM).
     """
+    if llm is not None and not isinstance(llm, str):
+        llm_object, settings_llm = llm, None
+    else:
+        llm_object, settings_llm = None, llm
     base = Settings()
     chosen = base.with_(
         corpus=Path(corpus) if corpus is not None else None,
         index=Path(index) if index is not None else None,
+        llm=settings_llm,
         **settings,
     )
-    if update and not chosen.corpus.exists() and store.current_generation(chosen.index) is None:
+    if update and not chosen.corpus.exists() and not _has_index(open_store(chosen.index)):
         raise CorpusError(f"corpus folder {str(chosen.corpus)!r} does not exist and there is no index yet")
-    bot = Bot(chosen, progress=progress)
+    bot = Bot(chosen, progress=progress, llm=llm_object)
     bot.open_index(update=update and chosen.corpus.exists())
     return bot
+
+
+def _has_index(store) -> bool:
+    try:
+        return store.read_manifest() is not None
+    except IndexCorrupt:
+        return True  # there is one, broken: open_index says what can be done

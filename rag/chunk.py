@@ -1,11 +1,12 @@
-"""Documents -> chunks (llama-index TextNodes) with exact character offsets and stable ids."""
+"""Documents -> Chunks with exact character offsets and stable ids (llama-index's SentenceSplitter)."""
 from __future__ import annotations
 
 import hashlib
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import TextNode
+
+from .types import Chunk
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
@@ -18,10 +19,16 @@ def chunk_id(source: str, start: int, text: str) -> str:
     return digest[:20]
 
 
-def chunk_document(doc: Document, splitter: SentenceSplitter) -> list[TextNode]:
-    """Split one document; every node satisfies doc.text[start:end] == node.text."""
+def embed_input(chunk: Chunk) -> str:
+    """What the embedder reads of a chunk: its document's title, then its text (llama-index's
+    MetadataMode.EMBED layout, which indexes built before this function existed used)."""
+    return f"title: {chunk.title}\n\n{chunk.text}"
+
+
+def chunk_document(doc: Document, splitter: SentenceSplitter) -> list[Chunk]:
+    """Split one document; every chunk satisfies doc.text[start:end] == chunk.text."""
     source, title = doc.metadata["source"], doc.metadata["title"]
-    nodes, cursor = [], 0
+    chunks, cursor = [], 0
     for piece in splitter.split_text(doc.text):
         start = _locate(doc.text, piece, cursor)
         if start < 0:
@@ -29,18 +36,8 @@ def chunk_document(doc: Document, splitter: SentenceSplitter) -> list[TextNode]:
         end = start + len(piece)
         # Overlapping chunks start before the previous end; search from the previous start.
         cursor = start + 1
-        nodes.append(
-            TextNode(
-                id_=chunk_id(source, start, piece),
-                text=piece,
-                start_char_idx=start,
-                end_char_idx=end,
-                metadata={"source": source, "title": title},
-                excluded_embed_metadata_keys=["source"],
-                excluded_llm_metadata_keys=["source"],
-            )
-        )
-    return nodes
+        chunks.append(Chunk(chunk_id(source, start, piece), source, title, start, end, piece))
+    return chunks
 
 
 def _locate(text: str, piece: str, cursor: int) -> int:

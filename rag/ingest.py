@@ -10,19 +10,19 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from llama_index.core.schema import MetadataMode, TextNode
 
-from .stores import files as store
-from .chunk import chunk_document, make_splitter
+from .chunk import chunk_document, embed_input, make_splitter
 from .config import Settings
-from .embed import Embedder, load_embedder
-from .errors import CorpusError, IndexCorrupt
 from .documents import BadFile, Skipped, file_hash, list_files, read_document
+from .embedders import Embedder, load_embedder
+from .errors import CorpusError, IndexCorrupt
+from .stores import Index, Store, open_store
+from .types import Chunk
 
 EMBED_BATCH = 16
 Progress = Callable[[int, int], None]  # (done, total) embedding progress
@@ -39,6 +39,8 @@ class IngestReport:
     embedded: int = 0
     rebuilt_because: str | None = None
     seconds: float = 0.0
+    # seconds per stage: scan, load_old, read, chunk, embed, write (what bench/ reports)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -56,10 +58,6 @@ class IngestReport:
         return "\n".join(lines)
 
 
-def embed_input(node: TextNode) -> str:
-    return node.get_content(metadata_mode=MetadataMode.EMBED)
-
-
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -71,14 +69,27 @@ def config_of(settings: Settings, embedder: Embedder) -> dict:
     }
 
 
-def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None) -> IngestReport:
+@contextmanager
+def _timed(report: IngestReport, stage: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.timings[stage] = report.timings.get(stage, 0.0) + time.perf_counter() - started
+
+
+def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None,
+           store: Store | None = None) -> IngestReport:
     started = time.perf_counter()
     embedder = embedder or load_embedder(settings.embedder)
+    store = store or open_store(settings.index)
     config = config_of(settings, embedder)
-    files, skipped = list_files(settings.corpus)
-    report = IngestReport(skipped=list(skipped))
-    with store.locked(settings.index):
-        old_manifest, reason = _compatible_manifest(settings.index, config)
+    report = IngestReport()
+    with _timed(report, "scan"):
+        files, skipped = list_files(settings.corpus)
+    report.skipped = list(skipped)
+    with store.locked():
+        old_manifest, reason = _compatible_manifest(store, config)
         report.rebuilt_because = reason
         old_files = old_manifest["files"] if old_manifest else {}
 
@@ -119,30 +130,30 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
             report.seconds = time.perf_counter() - started
             return report
 
-        old = _load_or_none(settings.index, report) if old_manifest else None
-        old_by_source: dict[str, list[int]] = {}
-        cache: dict[str, np.ndarray] = {}
-        if old is not None:
-            matrix = old.matrix()
-            for i, node in enumerate(old.nodes):
-                old_by_source.setdefault(node.metadata["source"], []).append(i)
-                cache[_key(embed_input(node))] = matrix[i]
+        with _timed(report, "load_old"):
+            old = _load_or_none(store, report) if old_manifest else None
+            old_by_source: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+            cache: dict[str, np.ndarray] = {}
+            if old is not None:
+                for chunk, vector in old.stored():
+                    old_by_source.setdefault(chunk.source, []).append((chunk, vector))
+                    cache[_key(embed_input(chunk))] = vector
 
         splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
-        nodes: list[TextNode] = []
+        chunks: list[Chunk] = []
         vectors: list[np.ndarray | None] = []
         texts: dict[str, str] = {}
         file_entries: dict[str, dict] = {}
         for rel in sorted(hashes):
             if rel in report.unchanged and old is not None and rel in old_by_source:
-                idx = old_by_source[rel]
-                nodes += [old.nodes[i] for i in idx]
-                vectors += [matrix[i] for i in idx]
-                texts[rel] = old.texts[rel]
+                chunks += [chunk for chunk, _ in old_by_source[rel]]
+                vectors += [vector for _, vector in old_by_source[rel]]
+                texts[rel] = old.document_text(rel)
                 file_entries[rel] = old_files[rel]
                 continue
             try:
-                doc, digest = read_document(settings.corpus / rel, settings.corpus, int(settings.max_file_mb * 1e6))
+                with _timed(report, "read"):
+                    doc, digest = read_document(settings.corpus / rel, settings.corpus, int(settings.max_file_mb * 1e6))
             except BadFile as exc:
                 report.skipped.append(Skipped(rel, str(exc)))
                 known_bad[rel] = {"sha256": hashes[rel], "reason": str(exc)}
@@ -152,13 +163,14 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
                 if rel in old_files and rel not in report.removed:
                     report.removed.append(rel)
                 continue
-            doc_nodes = chunk_document(doc, splitter)
-            nodes += doc_nodes
-            vectors += [cache.get(_key(embed_input(n))) for n in doc_nodes]
+            with _timed(report, "chunk"):
+                doc_chunks = chunk_document(doc, splitter)
+            chunks += doc_chunks
+            vectors += [cache.get(_key(embed_input(n))) for n in doc_chunks]
             texts[rel] = doc.text
-            file_entries[rel] = {"sha256": digest, "chunks": len(doc_nodes), "title": doc.metadata["title"]}
+            file_entries[rel] = {"sha256": digest, "chunks": len(doc_chunks), "title": doc.metadata["title"]}
 
-        if not nodes:
+        if not chunks:
             raise CorpusError(
                 f"nothing to index in {str(settings.corpus)!r}: "
                 + ("no supported files (.txt, .md, .html, .pdf)" if not report.skipped else "every file was skipped")
@@ -168,36 +180,37 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
         todo: dict[str, list[int]] = {}
         for i, v in enumerate(vectors):
             if v is None:
-                todo.setdefault(_key(embed_input(nodes[i])), []).append(i)
+                todo.setdefault(_key(embed_input(chunks[i])), []).append(i)
         keys = list(todo)
         for done in range(0, len(keys), EMBED_BATCH):
             batch = keys[done : done + EMBED_BATCH]
-            embedded = embedder.embed_passages([embed_input(nodes[todo[key][0]]) for key in batch])
+            with _timed(report, "embed"):
+                embedded = embedder.embed_passages([embed_input(chunks[todo[key][0]]) for key in batch])
             for key, vec in zip(batch, embedded):
                 for i in todo[key]:
                     vectors[i] = vec
             if progress:
                 progress(min(done + EMBED_BATCH, len(keys)), len(keys))
         report.embedded = len(keys)
-        report.chunks = len(nodes)
+        report.chunks = len(chunks)
         manifest = {
             **config,
             "files": file_entries,
             "skipped": known_bad,
-            "counts": {"files": len(file_entries), "chunks": len(nodes)},
-            "versions": store.library_versions(),
+            "counts": {"files": len(file_entries), "chunks": len(chunks)},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         matrix_new = np.vstack(vectors).astype("float32") if vectors else np.zeros((0, embedder.dim), "float32")
-        store.write(settings.index, manifest, nodes, matrix_new, texts)
+        with _timed(report, "write"):
+            store.write(manifest, chunks, matrix_new, texts)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _compatible_manifest(index_dir: Path, config: dict) -> tuple[dict | None, str | None]:
+def _compatible_manifest(store: Store, config: dict) -> tuple[dict | None, str | None]:
     """The live manifest if it can be built upon, else (None, why a rebuild is needed)."""
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = store.read_manifest()
     except IndexCorrupt as exc:
         return None, str(exc)
     if manifest is None:
@@ -208,9 +221,9 @@ def _compatible_manifest(index_dir: Path, config: dict) -> tuple[dict | None, st
     return manifest, None
 
 
-def _load_or_none(index_dir: Path, report: IngestReport) -> store.IndexData | None:
+def _load_or_none(store: Store, report: IngestReport) -> Index | None:
     try:
-        return store.load(index_dir)
+        return store.load()
     except IndexCorrupt as exc:
         report.rebuilt_because = str(exc)
         report.added = sorted(set(report.added) | set(report.updated) | set(report.unchanged))

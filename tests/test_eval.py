@@ -10,8 +10,8 @@ import rag
 from eval import metrics, report
 from eval.checkers import DeterministicChecker, LLMJudgeChecker, quotes
 from eval.run import THRESHOLDS, evaluate, load_items, options, parse_thresholds
-from rag.retrieve import Passage
-from rag.schema import Answer, Citation, Sentence
+from rag.types import Passage
+from rag.types import Answer, Citation, Disagreement, Figure, Sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -250,21 +250,21 @@ def test_wrong_citation_lowers_precision_and_recall():
 def test_conflict_note_figures_are_checked_against_their_own_citation():
     c1 = _citation(1, "a.txt", "Nvidia a perdu 465 milliards de dollars lundi.")
     c2 = _citation(2, "b.txt", "La capitalisation de Nvidia a fondu de 589 milliards de dollars.", 2)
-    note = "Les sources divergent : 465 milliards (A.TXT (titre)) [1] ; 589 milliards (B.TXT) [2]."
+    note = Disagreement("e3", [Figure("465 milliards", "a.txt", "A.TXT (titre)", 1), Figure("589 milliards", "b.txt", "B.TXT", 2)])
     item = _item("conflict", sources=["a.txt", "b.txt"], evidence=["perdu 465 milliards", "589 milliards"],
                  answers=["465 milliards", "589 milliards", "600 milliards"],
                  answers_all=["465 milliards", "589 milliards", "600 milliards"])
-    answer = _answer(f"Nvidia a perdu 465 milliards [1]. {note}",
-                     [Sentence("Nvidia a perdu 465 milliards.", [1]), Sentence(note, [])],
+    answer = _answer("Nvidia a perdu 465 milliards [1]. Les sources divergent : 465 milliards (A.TXT (titre)) [1] ; "
+                     "589 milliards (B.TXT) [2].",
+                     [Sentence("Nvidia a perdu 465 milliards.", [1])],
                      [c1, c2], [_passage("a.txt"), _passage("b.txt")], conflicts=[note])
     m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
     assert m["citation_pairs"] == 3 and m["citation_precision"] == 1.0 and m["citation_recall"] == 1.0
     assert m["correct"] is False and m["missing_figures"] == ["600 milliards"]  # not every figure
     assert m["conflict_flagged"] and m["conflict_surfaced"] and m["ok"]
     assert m["retrieval_coverage"] == 1.0
-    swapped = note.replace("[1] ;", "[2] ;")  # 465 cited to the 589 source
-    answer.sentences[1] = Sentence(swapped, [])
-    answer.conflicts = [swapped]
+    answer.conflicts = [Disagreement("e3", [Figure("465 milliards", "a.txt", "A", 2),  # cited to the 589 source
+                                            Figure("589 milliards", "b.txt", "B", 2)])]
     m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
     assert m["citation_precision"] == pytest.approx(2 / 3)
 

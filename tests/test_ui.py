@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.schema import Answer, Citation, Sentence
+from rag.types import Answer, Citation, Disagreement, Figure, Sentence
 from ui import render
 
 CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -105,12 +105,12 @@ def test_abstention_and_conflicts_are_marked():
     panel = render.sources_panel(abstained, 1, lambda s: DOC)
     assert 'class="box abstain"' in panel and "<mark>" not in panel
 
-    note = "Les sources divergent : 14 % (Nvidia <x>) [1] ; 20 % (DeepSeek) [2]."
+    note = Disagreement("%", [Figure("14 %", "001.txt", "Nvidia <x>", 1), Figure("20 %", "002.txt", "DeepSeek", 2)])
     doc2 = "Nvidia a perdu 20 % en une séance."
     conflicting = _answer(
-        text=f"Nvidia a perdu 14 % [1]. {note}",
+        text="Nvidia a perdu 14 % [1]. Les sources divergent : 14 % (Nvidia <x>) [1] ; 20 % (DeepSeek) [2].",
         citations=[_citation(), _citation(2, doc2, "20 %", source="002.txt", title="Autre")],
-        sentences=[Sentence("Nvidia a perdu 14 %.", [1], True), Sentence(note, [], True)],
+        sentences=[Sentence("Nvidia a perdu 14 %.", [1], True)],
         conflicts=[note],
     )
     panel = render.sources_panel(conflicting, 4, lambda s: doc2 if s == "002.txt" else DOC)
@@ -231,7 +231,7 @@ def test_a_french_question_gets_a_streamed_cited_answer_with_highlighted_sources
         box = entry.bounding_box()
         assert box and box["y"] < 1000 and box["y"] + box["height"] > 0, "the source entry is scrolled into view"
         marked = entry.locator("mark").inner_text()
-        documents = [_fold(bot.document_text(s)) for s in bot.retriever.data.texts]
+        documents = [_fold(bot.document_text(s)) for s in bot.index.texts]
         assert any(_fold(marked) in d for d in documents), "the highlighted text is verbatim document text"
         assert "liang wenfeng" in _fold(page.locator("#sources").inner_text())
         assert external == [], f"the page made requests outside this machine: {external}"

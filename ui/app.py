@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import threading
 import time
 import uuid
 import warnings
 from pathlib import Path
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from rag.config import Settings, apply_environment
+
+apply_environment()  # before gradio loads: no analytics, no hub
 
 import gradio as gr  # noqa: E402
 
 from rag.errors import RagError  # noqa: E402
+from rag.llms import LLMS  # noqa: E402
 
 from . import render  # noqa: E402
 
@@ -78,15 +78,12 @@ JS = """
 
 
 def _llm_label(bot) -> str:
-    spec = bot.settings.llm
-    if spec.strip() in ("embedded", "", "default"):
-        try:
-            from rag.models import DEFAULT
-
-            return f"embedded — {DEFAULT} (llama.cpp, sur cette machine)"
-        except Exception:
-            return "embedded (llama.cpp, sur cette machine)"
-    return spec
+    """The LLM in use, as the registry describes its backend."""
+    try:
+        backend, _ = LLMS.resolve(bot.settings.llm)
+    except RagError:
+        return bot.settings.llm
+    return f"{bot.settings.llm} — {backend.help}"
 
 
 def _status(bot) -> str:
@@ -325,9 +322,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str, password: str | None) -> None:
+def check_host(host: str, password: str | None, allow_open: bool | None = None) -> None:
     """Refuse to serve the documents to the network without a password (unless RAG_ALLOW_OPEN=1)."""
-    if _is_loopback(host) or password or os.environ.get("RAG_ALLOW_OPEN") == "1":
+    if _is_loopback(host) or password or (Settings().allow_open if allow_open is None else allow_open):
         return
     raise RagError(
         f"refusing to serve the UI on {host!r} without a password: anyone on the network could read the "
@@ -336,15 +333,16 @@ def check_host(host: str, password: str | None) -> None:
     )
 
 
-def launch(corpus=None, index=None, host=None, port=None, llm=None, **launch_kwargs):
+def launch(corpus=None, index=None, host=None, port=None, llm=None, embedder=None, **launch_kwargs):
     """Open the corpus (building or updating its index) and serve the chat UI until interrupted."""
     import rag
 
-    host = host or os.environ.get("RAG_HOST") or "127.0.0.1"
-    port = int(port or os.environ.get("RAG_PORT") or 7860)
-    password = os.environ.get("RAG_PASSWORD") or None
-    check_host(host, password)
-    bot = rag.open(corpus, index, llm=llm)
+    settings = Settings()
+    host = host or settings.host
+    port = int(port or settings.port)
+    password = settings.password or None
+    check_host(host, password, settings.allow_open)
+    bot = rag.open(corpus, index, llm=llm, embedder=embedder)
     if bot.notice:
         print(bot.notice)
     demo = build(bot)
@@ -358,3 +356,20 @@ def launch(corpus=None, index=None, host=None, port=None, llm=None, **launch_kwa
         share=False,
         **{**LAUNCH_OPTIONS, **launch_kwargs},
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rag ui [--corpus …] [--index …] [--llm …] [--host …] [--port …]`."""
+    import argparse
+
+    from rag.cli import add_common, add_llm
+
+    p = argparse.ArgumentParser(prog="rag ui", description="Serve the chat UI on the corpus.")
+    add_common(p)
+    add_llm(p, k=False)
+    p.add_argument("--host", default=None, help="bind address (default $RAG_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default $RAG_PORT or 7860)")
+    args = p.parse_args(argv)
+    launch(corpus=args.corpus, index=args.index, host=args.host, port=args.port, llm=args.llm,
+           embedder=args.embedder)
+    return 0

@@ -13,9 +13,11 @@ import html
 import re
 from typing import Callable, Iterable
 
+from rag import render as answer_render
+from rag.text import MARKERS, marker_numbers
+
 CONTEXT_CHARS = 300  # characters of surrounding text shown on each side of a cited span
 
-_MARKER = re.compile(r"\[(\d+)\]")
 # CommonMark backslash-escapable punctuation that could start markup (emphasis, links, images, code,
 # headings, tables, strike-through, LaTeX, autolinks); "<", ">", "&" and quotes become entities (html.escape).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$=^:@])")  # ":" and "@" stop URL and e-mail autolinks
@@ -46,52 +48,31 @@ def cite_link(turn: int, n: int) -> str:
     return f'<a class="cite" href="#{anchor(turn, n)}" title="Voir la source {n}">[{n}]</a>'
 
 
-def link_citations(text: str, turn: int, known: Iterable[int]) -> str:
-    """Escape text for the chat and turn its [n] markers into links to the sources panel."""
+def _linked(text: str, turn: int, known: Iterable[int], esc: Callable[[str], str]) -> str:
+    """Escape text with `esc` and turn its citation markers into links to the sources panel
+    (a marker naming a citation that does not exist stays plain text)."""
     known = set(known)
     out, last = [], 0
-    for m in _MARKER.finditer(text):
-        out.append(escape_md(text[last:m.start()]))
-        n = int(m.group(1))
-        out.append(cite_link(turn, n) if n in known else escape_md(m.group(0)))
+    for m in MARKERS.finditer(text):
+        out.append(esc(text[last:m.start()]))
+        numbers = marker_numbers(m.group(1))
+        if all(n in known for n in numbers):
+            out.append("".join(cite_link(turn, n) for n in numbers))
+        else:
+            out.append(esc(m.group(0)))
         last = m.end()
-    out.append(escape_md(text[last:]))
+    out.append(esc(text[last:]))
     return "".join(out)
+
+
+def link_citations(text: str, turn: int, known: Iterable[int]) -> str:
+    """For the chat (Markdown-rendered): escaped, with linked citation markers."""
+    return _linked(text, turn, known, escape_md)
 
 
 def link_citations_html(text: str, turn: int, known: Iterable[int]) -> str:
-    """Escape text for the sources panel (plain HTML) and turn its [n] markers into links."""
-    known = set(known)
-    out, last = [], 0
-    for m in _MARKER.finditer(text):
-        out.append(escape(text[last:m.start()]))
-        n = int(m.group(1))
-        out.append(cite_link(turn, n) if n in known else escape(m.group(0)))
-        last = m.end()
-    out.append(escape(text[last:]))
-    return "".join(out)
-
-
-_DISAGREE_PREFIX = re.compile(r"^\s*(Les sources divergent|The sources disagree)\s*:\s*", re.IGNORECASE)
-
-
-def _strip_prefix(note: str) -> str:
-    """"Les sources divergent : 14 % (…) [1] ; 20 % (…) [2]." -> the figures only (the box has a title)."""
-    return _DISAGREE_PREFIX.sub("", note)
-
-
-def _sentence_text(sentence) -> str:
-    """A sentence as it appears in Answer.text (same rule as rag.answer: markers before the final stop)."""
-    try:
-        from rag.answer import _render
-
-        return _render(sentence)
-    except Exception:  # pragma: no cover - rag internals changed; fall back to the same rule
-        marks = "".join(f"[{n}]" for n in sentence.citations)
-        body = sentence.text
-        if marks and body[-1:] in ".!?":
-            return f"{body[:-1]} {marks}{body[-1]}"
-        return f"{body} {marks}".strip()
+    """For the sources panel (plain HTML): escaped, with linked citation markers."""
+    return _linked(text, turn, known, escape)
 
 
 def streaming_message(text: str) -> str:
@@ -117,14 +98,10 @@ def answer_message(answer, turn: int) -> str:
         )
     if not answer.sentences:
         return link_citations(answer.text, turn, known)
-    conflicts = set(answer.conflicts)
     parts = []
     for s in answer.sentences:
-        text = _sentence_text(s)
-        body = link_citations(text, turn, known)
-        if s.text in conflicts:
-            parts.append(f'<span class="conflict-note">⚖️ {body}</span>')
-        elif not s.supported:
+        body = link_citations(answer_render.sentence(s), turn, known)
+        if not s.supported:
             reason = escape_md(s.reason or "non vérifiée dans les sources")
             parts.append(
                 f'<span class="unsupported" title="Phrase non vérifiée">⚠️ {body} '
@@ -132,6 +109,9 @@ def answer_message(answer, turn: int) -> str:
             )
         else:
             parts.append(body)
+    for d in answer.conflicts:
+        note = link_citations(answer_render.disagreement(d, answer.language), turn, known)
+        parts.append(f'<span class="conflict-note">⚖️ {note}</span>')
     out = " ".join(parts)
     total = (answer.timings or {}).get("total")
     if total:
@@ -183,7 +163,7 @@ def sources_panel(answer, turn: int, document_text: Callable[[str], str]) -> str
     boxes = []
     known = [c.n for c in answer.citations]
     if answer.conflicts:
-        notes = "".join(f"<li>{link_citations_html(_strip_prefix(note), turn, known)}</li>" for note in answer.conflicts)
+        notes = "".join(f"<li>{link_citations_html(answer_render.figures(d), turn, known)}</li>" for d in answer.conflicts)
         boxes.append(
             '<div class="box conflict"><div class="box-title">⚖️ Les sources ne sont pas d\'accord</div>'
             f"<ul>{notes}</ul><div class=\"box-hint\">Comparez les passages cités ci-dessous.</div></div>"

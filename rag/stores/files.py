@@ -1,4 +1,5 @@
-"""The persisted index: one immutable *generation* folder per ingest, switched in atomically.
+"""Store backend `files` (default): FAISS + BM25 in one immutable *generation* folder per ingest,
+switched in atomically.
 
     index/CURRENT          -> name of the live generation (replaced with os.replace)
     index/gen-XXXX/        manifest.json, nodes.json, texts.json, vectors.faiss, bm25/
@@ -24,10 +25,12 @@ import faiss
 import numpy as np
 import Stemmer
 from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.retrievers.bm25 import BM25Retriever
 from llama_index.vector_stores.faiss import FaissVectorStore
 
 from ..errors import IndexCorrupt, RagError
+from ..types import Chunk
 
 # One query at a time: FAISS's OpenMP threads only add wake-up cost (exact search over 100k chunks:
 # ~12 ms on one thread, ~16 ms on both cores here) and would compete with the LLM for the cores.
@@ -47,9 +50,76 @@ class IndexData:
     bm25: BM25Retriever
     path: Path
 
+    def __post_init__(self) -> None:
+        self._position = {node.node_id: i for i, node in enumerate(self.nodes)}
+
     def matrix(self) -> np.ndarray:
         index = self.vectors.client
         return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), "float32")
+
+    # -- the Index interface (rag.stores.Index) ------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        result = self.vectors.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k))
+        return [(self.nodes[int(i)].node_id, float(s)) for i, s in zip(result.ids, result.similarities) if int(i) >= 0]
+
+    def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+        self.bm25.similarity_top_k = k
+        return [(hit.node.node_id, float(hit.score)) for hit in self.bm25.retrieve(query) if hit.score > 0]
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return to_chunk(self.nodes[self._position[chunk_id]])
+
+    def document_text(self, source: str) -> str:
+        return self.texts[source]
+
+    def stored(self):
+        matrix = self.matrix()
+        for i, node in enumerate(self.nodes):
+            yield to_chunk(node), matrix[i]
+
+
+def to_chunk(node: TextNode) -> Chunk:
+    meta = node.metadata
+    return Chunk(node.node_id, meta["source"], meta["title"], node.start_char_idx, node.end_char_idx, node.text)
+
+
+def to_node(chunk: Chunk) -> TextNode:
+    """How a chunk is persisted (llama-index's node format, which BM25Retriever and FAISS take)."""
+    return TextNode(
+        id_=chunk.id, text=chunk.text, start_char_idx=chunk.start, end_char_idx=chunk.end,
+        metadata={"source": chunk.source, "title": chunk.title},
+        excluded_embed_metadata_keys=["source"], excluded_llm_metadata_keys=["source"],
+    )
+
+
+class FileStore:
+    """rag.stores.Store over an index folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.location = str(self.folder)
+
+    def read_manifest(self) -> dict | None:
+        return read_manifest(self.folder)
+
+    def load(self) -> IndexData | None:
+        return load(self.folder)
+
+    def locked(self):
+        return locked(self.folder)
+
+    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> None:
+        write(self.folder, manifest, chunks, vectors, texts)
+
+    def discard(self) -> None:
+        discard(self.folder)
+
+
+def open_store(folder: str) -> FileStore:
+    return FileStore(folder)
 
 
 def library_versions() -> dict[str, str]:
@@ -147,8 +217,9 @@ def _load_generation(gen: Path) -> IndexData:
     return IndexData(manifest, nodes, texts, vectors, bm25, gen)
 
 
-def write(index_dir: Path, manifest: dict, nodes: list[TextNode], vectors: np.ndarray, texts: dict[str, str]) -> Path:
+def write(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> Path:
     """Write a complete new generation, then switch CURRENT to it atomically; old ones are removed."""
+    nodes = [to_node(c) for c in chunks]
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = index_dir / f"{name}.tmp"
@@ -162,7 +233,7 @@ def write(index_dir: Path, manifest: dict, nodes: list[TextNode], vectors: np.nd
         FaissVectorStore(faiss_index=flat).persist(str(tmp / "vectors.faiss"))
         build_bm25(nodes).persist(str(tmp / "bm25"), show_progress=False)
         files = list(_ARTEFACTS) + sorted(f"bm25/{p.name}" for p in (tmp / "bm25").iterdir())
-        manifest = {**manifest, "format": FORMAT, "checksums": {rel: _sha256(tmp / rel) for rel in files}}
+        manifest = {**manifest, "format": FORMAT, "versions": library_versions(), "checksums": {rel: _sha256(tmp / rel) for rel in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
         _fsync_tree(tmp)
         os.rename(tmp, index_dir / name)

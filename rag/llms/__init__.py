@@ -1,0 +1,43 @@
+"""LLMs: one small interface and the table of backends.
+
+Answering needs streaming and token counting; the meaning-level citation check needs the
+probabilities of the first token of a reply (`next_token_probs`). A backend that cannot give them
+returns None there, and the check falls back to the lexical rule alone.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+from ..config import Settings
+from ..registry import Backend, Registry
+
+Messages = list[dict[str, str]]
+
+
+class LLM(Protocol):
+    id: str
+
+    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+        """The reply, piece by piece (temperature 0)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in this model's vocabulary (an estimate where the backend cannot tell)."""
+        ...
+
+    def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float] | None:
+        """P(the reply starts with each option), or None when the backend gives no probabilities."""
+        ...
+
+
+LLMS = Registry("LLM backend", "RAG_LLM", [
+    Backend("embedded", "embedded", "llama.cpp in-process on the packaged Qwen2.5-Coder-1.5B-Instruct Q4_K_M "
+            "(default)", "rag.llms.llamacpp:load_packaged"),
+    Backend("gguf", "gguf:/path/model.gguf", "any local GGUF through the same llama.cpp runtime",
+            "rag.llms.llamacpp:load_gguf"),
+    Backend("ollama", "ollama:<model>", "a running Ollama server (OLLAMA_HOST)", "rag.llms.ollama:load"),
+])
+
+
+def load_llm(settings: Settings) -> LLM:
+    return LLMS.load(settings.llm, settings)
