@@ -184,6 +184,12 @@ def answer_language(answer) -> str | None:
 
 
 # ---- one item ----------------------------------------------------------------------------------
+def should_abstain(item: dict) -> bool:
+    """Unanswerable items, and adversarial ones (instruction takeover, off-topic task, emoji, a question
+    in another language that the corpus does not answer) whose `expect` is "abstain"."""
+    return item["kind"] == "unanswerable" or item.get("expect") == "abstain"
+
+
 def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str], judge=None) -> dict:
     """Every metric of one item; `ok` is the item's verdict and `reasons` says why it failed,
     `issues` lists what else went wrong (retrieval miss, unsupported citation, language)."""
@@ -201,6 +207,7 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
         "k": r["k"],
         "correct": correct,
         "abstained": bool(answer.abstained),
+        "should_abstain": should_abstain(item),
         "citation_precision": cites["precision"],
         "citation_recall": cites["recall"],
         "citation_pairs": cites["pairs"],
@@ -234,7 +241,7 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
 
 def verdict(item: dict, answer, m: dict) -> tuple[bool, list[str]]:
     kind = item["kind"]
-    if kind == "unanswerable":
+    if m["should_abstain"]:
         if answer.abstained:
             return True, []
         figures = [n.text for n in numbers(strip_markers(answer.text))]
@@ -297,13 +304,14 @@ def summarise(rows: list[dict]) -> dict:
     """Aggregate metrics over rows of {"kind": ..., "metrics": item_metrics(...)}.
 
     Rates are over the items where the metric applies (None where none does): correctness over
-    answerable and conflict items, abstention accuracy over unanswerable items, false abstention over
-    answerable and conflict items; citation precision and recall are micro-averages over all
-    (sentence, citation) pairs and all answer sentences."""
+    answerable and conflict items, abstention accuracy over the items that should be abstained on
+    (`should_abstain`), false abstention over the others; citation precision and recall are
+    micro-averages over all (sentence, citation) pairs and all answer sentences."""
     ms = [r["metrics"] for r in rows]
     kinds = [r["kind"] for r in rows]
-    answerable = [m for m, k in zip(ms, kinds) if k != "unanswerable"]
-    unanswerable = [m for m, k in zip(ms, kinds) if k == "unanswerable"]
+    abstain = [m.get("should_abstain", k == "unanswerable") for m, k in zip(ms, kinds)]
+    answerable = [m for m, a in zip(ms, abstain) if not a]
+    unanswerable = [m for m, a in zip(ms, abstain) if a]
     conflict = [m for m, k in zip(ms, kinds) if k == "conflict"]
     s = {
         "n": len(ms),

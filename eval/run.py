@@ -1,7 +1,7 @@
 """`rag eval`: the faithfulness eval suite, run through the real pipeline.
 
-    rag eval                      # the 16-item fast subset ("fast": true), for CI
-    rag eval --full               # all 64 items
+    rag eval                      # the 20-item fast subset ("fast": true), for CI
+    rag eval --full               # all 111 items
     rag eval --judge llm          # add the LLM judge's citation verdicts (separate columns)
     python -m eval.run --ids fact-01,unans-02 --threshold min_correctness=0.5 --out /tmp/ev
     python -m eval.run --retrieval-only --full     # retrieval hit@k only, no LLM (seconds)
