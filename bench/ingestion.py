@@ -1,9 +1,8 @@
 """Ingestion: embedding stage vs the bare model, end-to-end seconds split by stage, no-op and
 one-changed-file re-ingests.
 
-Stages are timed by wrapping, for the duration of one `rag.ingest.ingest` call, the very functions it
-calls (read_document, chunk_document, embedder.embed_passages, store.load, store.write and, inside
-write, the FAISS and BM25 steps). Nothing in rag/ is modified.
+Stages come from the IngestReport's own timings (read, chunk, load_old and the store's write.faiss /
+write.bm25 / write.persist); the embedding loop is timed by an Embedder that delegates to the real one.
 """
 from __future__ import annotations
 
@@ -11,14 +10,12 @@ import hashlib
 import shutil
 import statistics
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-import rag.ingest as ingest_mod
-import rag.stores.files as store_mod
 from rag.config import Settings
+from rag.ingest import EMBED_BATCH, ingest
 
 from . import synth
 
@@ -69,77 +66,19 @@ class FakeEmbedder:
         return v / np.linalg.norm(v)
 
 
-@contextmanager
-def _patched(obj, name, make):
-    original = getattr(obj, name)
-    setattr(obj, name, make(original))
-    try:
-        yield
-    finally:
-        setattr(obj, name, original)
-
-
-@contextmanager
-def instrument(acc: dict[str, float]):
-    """Accumulate seconds per stage in `acc` while rag.ingest.ingest runs."""
-    from contextlib import ExitStack
-
-    import faiss
-    from llama_index.retrievers.bm25 import BM25Retriever
-    from llama_index.vector_stores.faiss import FaissVectorStore
-
-    def timed(key):
-        def make(fn):
-            def wrapper(*a, **kw):
-                t0 = time.perf_counter()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    acc[key] = acc.get(key, 0.0) + time.perf_counter() - t0
-            return wrapper
-        return make
-
-    class TimedFlatIP(faiss.IndexFlatIP):
-        def add(self, x):
-            t0 = time.perf_counter()
-            try:
-                return super().add(x)
-            finally:
-                acc["faiss"] = acc.get("faiss", 0.0) + time.perf_counter() - t0
-
-    class FaissProxy:
-        def __getattr__(self, name):
-            return getattr(faiss, name)
-
-        IndexFlatIP = TimedFlatIP
-
-    with ExitStack() as stack:
-        stack.enter_context(_patched(ingest_mod, "read_document", timed("parse")))
-        stack.enter_context(_patched(ingest_mod, "chunk_document", timed("chunk")))
-        stack.enter_context(_patched(store_mod, "load", timed("load_old")))
-        stack.enter_context(_patched(store_mod, "write", timed("write_total")))
-        stack.enter_context(_patched(store_mod, "build_bm25", timed("bm25")))
-        stack.enter_context(_patched(BM25Retriever, "persist", timed("bm25")))
-        stack.enter_context(_patched(FaissVectorStore, "persist", timed("faiss")))
-        stack.enter_context(_patched(store_mod, "faiss", lambda _: FaissProxy()))
-        yield acc
-
-
 def timed_ingest(settings: Settings, embedder) -> dict:
     """One real rag.ingest.ingest call, split by stage (seconds)."""
     probe = TimedEmbedder(embedder)
-    acc: dict[str, float] = {}
     cpu0, t0 = time.process_time(), time.perf_counter()
-    with instrument(acc):
-        report = ingest_mod.ingest(settings, probe)
+    report = ingest(settings, probe)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    stages = {k: acc.get(k, 0.0) for k in ("parse", "chunk", "load_old", "faiss", "bm25")}
-    if probe.calls:
-        stages["embed"] = probe.calls[-1][1] - probe.calls[0][0]  # the whole embedding loop
-    else:
-        stages["embed"] = 0.0
-    stages["persist"] = max(0.0, acc.get("write_total", 0.0) - stages["faiss"] - stages["bm25"])
+    t = report.timings  # the stages ingest and the store report themselves
+    stages = {"parse": t.get("read", 0.0), "chunk": t.get("chunk", 0.0), "load_old": t.get("load_old", 0.0),
+              "faiss": t.get("write.faiss", 0.0), "bm25": t.get("write.bm25", 0.0),
+              "persist": t.get("write.persist", 0.0)}
+    # the whole embedding loop, from the first batch sent to the last one back
+    stages["embed"] = probe.calls[-1][1] - probe.calls[0][0] if probe.calls else 0.0
     stages["other"] = max(0.0, wall - sum(stages.values()))
     return {
         "seconds": wall,
@@ -241,8 +180,8 @@ def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
     a1 = timed_ingest(settings, embedder)
     log(f"  {a1['chunks']} chunks in {a1['seconds']:.1f}s; the bare model over the same texts, one call")
     b_all = raw_embed(raw_model, a1["texts"])
-    log(f"  {b_all['seconds']:.1f}s; again in batches of {ingest_mod.EMBED_BATCH}")
-    b_16 = raw_embed(raw_model, a1["texts"], ingest_mod.EMBED_BATCH)
+    log(f"  {b_all['seconds']:.1f}s; again in batches of {EMBED_BATCH}")
+    b_16 = raw_embed(raw_model, a1["texts"], EMBED_BATCH)
     log(f"  {b_16['seconds']:.1f}s")
     pairs = [_pair("default corpus", a1, b_all)]
     pairs16 = [_pair("default corpus", a1, b_16)]
@@ -362,6 +301,6 @@ def run(workdir: Path, quick: bool, log, deadline: float) -> dict:
         "ratio": pooled(pairs),
         "ratio_cpu": statistics.median(p["ratio_cpu"] for p in pairs if p["ratio_cpu"]) if any(p["ratio_cpu"] for p in pairs) else None,
         "seconds_per_chunk": embed_s_per_chunk,
-        "batch_size": ingest_mod.EMBED_BATCH,
+        "batch_size": EMBED_BATCH,
     }
     return out

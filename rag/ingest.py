@@ -39,7 +39,7 @@ class IngestReport:
     embedded: int = 0
     rebuilt_because: str | None = None
     seconds: float = 0.0
-    # seconds per stage: scan, load_old, read, chunk, embed, write (what bench/ reports)
+    # seconds per stage: scan, load_old, read, chunk, embed, write, and the store's own write.<step>
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -202,7 +202,8 @@ def ingest(settings: Settings, embedder: Embedder | None = None, progress: Progr
         }
         matrix_new = np.vstack(vectors).astype("float32") if vectors else np.zeros((0, embedder.dim), "float32")
         with _timed(report, "write"):
-            store.write(manifest, chunks, matrix_new, texts)
+            steps = store.write(manifest, chunks, matrix_new, texts)
+        report.timings.update({f"write.{step}": seconds for step, seconds in (steps or {}).items()})
     report.seconds = time.perf_counter() - started
     return report
 

@@ -115,3 +115,9 @@ def test_cli_help_comes_from_the_registries():
                          cwd=ROOT, check=True).stdout
     flat = " ".join(out.split())
     assert rag.LLMS.choices() in flat and rag.EMBEDDERS.choices() in flat
+
+
+def test_the_readme_lists_every_registered_backend():
+    readme = (ROOT / "README.md").read_text()
+    for registry in (rag.STORES, rag.EMBEDDERS, rag.LLMS):
+        assert registry.table() in readme, f"README is missing the current {registry.variable} table"

@@ -52,8 +52,9 @@ class Store(Protocol):
         """Held by the one writer (ingest); other writers wait. Readers never need it."""
         ...
 
-    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> None:
-        """Commit a complete new generation atomically; the previous one serves until then."""
+    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> dict[str, float]:
+        """Commit a complete new generation atomically; the previous one serves until then. Returns
+        the seconds its own steps took ({"faiss": …, "bm25": …}), which ingest reports as write.<step>."""
         ...
 
     def discard(self) -> None:

@@ -111,8 +111,10 @@ class FileStore:
     def locked(self):
         return locked(self.folder)
 
-    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> None:
-        write(self.folder, manifest, chunks, vectors, texts)
+    def write(self, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> dict[str, float]:
+        timings: dict[str, float] = {}
+        write(self.folder, manifest, chunks, vectors, texts, timings)
+        return timings
 
     def discard(self) -> None:
         discard(self.folder)
@@ -217,8 +219,12 @@ def _load_generation(gen: Path) -> IndexData:
     return IndexData(manifest, nodes, texts, vectors, bm25, gen)
 
 
-def write(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str]) -> Path:
-    """Write a complete new generation, then switch CURRENT to it atomically; old ones are removed."""
+def write(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndarray, texts: dict[str, str],
+          timings: dict[str, float] | None = None) -> Path:
+    """Write a complete new generation, then switch CURRENT to it atomically; old ones are removed.
+    `timings` receives seconds spent on faiss, bm25 and persist (JSON, checksums, fsync, switch)."""
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     nodes = [to_node(c) for c in chunks]
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -227,11 +233,15 @@ def write(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndar
     try:
         (tmp / "nodes.json").write_text(json.dumps([n.to_dict() for n in nodes], ensure_ascii=False))
         (tmp / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))
+        t = time.perf_counter()
         flat = faiss.IndexFlatIP(int(manifest["embedder"]["dim"]))
         if len(vectors):
             flat.add(np.ascontiguousarray(vectors, dtype="float32"))
         FaissVectorStore(faiss_index=flat).persist(str(tmp / "vectors.faiss"))
+        timings["faiss"] = time.perf_counter() - t
+        t = time.perf_counter()
         build_bm25(nodes).persist(str(tmp / "bm25"), show_progress=False)
+        timings["bm25"] = time.perf_counter() - t
         files = list(_ARTEFACTS) + sorted(f"bm25/{p.name}" for p in (tmp / "bm25").iterdir())
         manifest = {**manifest, "format": FORMAT, "versions": library_versions(), "checksums": {rel: _sha256(tmp / rel) for rel in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
@@ -246,6 +256,7 @@ def write(index_dir: Path, manifest: dict, chunks: list[Chunk], vectors: np.ndar
     os.replace(pointer_tmp, index_dir / "CURRENT")
     _fsync(index_dir)
     remove_stale(index_dir)
+    timings["persist"] = time.perf_counter() - started - timings["faiss"] - timings["bm25"]
     return index_dir / name
 
 
