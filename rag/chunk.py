@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Iterator
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
 
 from .types import Chunk
+
+# The sentence splitter hands a whole paragraph-less stretch of text to nltk's punkt tokenizer,
+# whose regular expressions run under a 5 s wall-clock guard: ~20 MB of short sentences trips it
+# (TimeoutError). Splitting first into blocks of about this many characters, at paragraph breaks,
+# keeps every call small, so chunking time grows linearly with the size of the file.
+BLOCK_CHARS = 100_000
+_BREAKS = ("\n\n", "\n", " ")  # where a block may end, best first
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
@@ -25,18 +33,40 @@ def embed_input(chunk: Chunk) -> str:
     return f"title: {chunk.title}\n\n{chunk.text}"
 
 
+def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
+    """(offset, block) pieces covering text in order, each at most `size` characters long, ending at
+    a paragraph break if there is one in its second half, else at a line break, else at a space."""
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        for mark in _BREAKS:
+            cut = text.rfind(mark, start + size // 2, end)
+            if cut >= 0:
+                end = cut + len(mark)
+                break
+        yield start, text[start:end]
+        start = end
+    if start < len(text):
+        yield start, text[start:]
+
+
 def chunk_document(doc: Document, splitter: SentenceSplitter) -> list[Chunk]:
-    """Split one document; every chunk satisfies doc.text[start:end] == chunk.text."""
+    """Split one document; every chunk satisfies doc.text[start:end] == chunk.text.
+
+    A document shorter than BLOCK_CHARS is one block, so its chunks (and their ids) are what the
+    splitter alone gives; longer ones are chunked block by block and chunks never straddle blocks."""
     source, title = doc.metadata["source"], doc.metadata["title"]
-    chunks, cursor = [], 0
-    for piece in splitter.split_text(doc.text):
-        start = _locate(doc.text, piece, cursor)
-        if start < 0:
-            continue
-        end = start + len(piece)
-        # Overlapping chunks start before the previous end; search from the previous start.
-        cursor = start + 1
-        chunks.append(Chunk(chunk_id(source, start, piece), source, title, start, end, piece))
+    chunks = []
+    for offset, block in blocks(doc.text):
+        cursor = 0
+        for piece in splitter.split_text(block):
+            found = _locate(block, piece, cursor)
+            if found < 0:
+                continue
+            # Overlapping chunks start before the previous end; search from the previous start.
+            cursor = found + 1
+            start = offset + found
+            chunks.append(Chunk(chunk_id(source, start, piece), source, title, start, start + len(piece), piece))
     return chunks
 
 
