@@ -41,9 +41,9 @@ class Bot:
         self._progress = progress
 
     # -- index -------------------------------------------------------------------------------
-    def ingest(self, progress: Progress | None = None) -> IngestReport:
+    def ingest(self, progress: Progress | None = None, rebuild_because: str | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder (incremental) and reload it."""
-        report = ingest(self.settings, self.embedder, progress or self._progress, store=self.store)
+        report = ingest(self.settings, self.embedder, progress or self._progress, self.store, rebuild_because)
         self.last_report = report
         if report.rebuilt_because:
             self.notice = f"The index was rebuilt: {report.rebuilt_because}."
@@ -71,10 +71,11 @@ class Bot:
                     f"{exc}; the corpus {str(self.settings.corpus)!r} is gone too, so it cannot be rebuilt: "
                     f"restore the corpus folder or point RAG_CORPUS at it, then run `rag ingest`"
                 ) from None
+            # Rebuilt without deleting anything first: the new generation replaces it atomically, and
+            # where the index cannot be written (read-only media) the error says so, claiming nothing.
+            self.ingest(rebuild_because=str(exc))
             self.notice = f"The index could not be used ({exc}); it was rebuilt from the corpus."
             log.warning(self.notice)
-            self.store.discard()
-            self.ingest()
 
     @property
     def retriever(self) -> Retriever:

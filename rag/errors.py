@@ -23,3 +23,7 @@ class BackendError(RagError):
 
 class QuestionError(RagError):
     """The question itself cannot be answered as given (empty, too long)."""
+
+
+class IndexNotWritable(RagError):
+    """The index must be written (changed corpus, rebuild) but its folder cannot be (read-only, full)."""

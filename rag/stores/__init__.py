@@ -57,10 +57,6 @@ class Store(Protocol):
         the seconds its own steps took ({"faiss": …, "bm25": …}), which ingest reports as write.<step>."""
         ...
 
-    def discard(self) -> None:
-        """Forget the live generation (before rebuilding a corrupt one); the corpus is untouched."""
-        ...
-
 
 STORES = Registry("index store", "RAG_INDEX", [
     Backend("files", "/path/to/folder", "FAISS (dense) + BM25 (French stemmer) files, one immutable generation "

@@ -116,9 +116,6 @@ class FileStore:
         write(self.folder, manifest, chunks, vectors, texts, timings)
         return timings
 
-    def discard(self) -> None:
-        discard(self.folder)
-
 
 def open_store(folder: str) -> FileStore:
     return FileStore(folder)
@@ -268,11 +265,6 @@ def remove_stale(index_dir: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
         elif child.name.startswith("CURRENT."):
             child.unlink(missing_ok=True)
-
-
-def discard(index_dir: Path) -> None:
-    """Forget the live index (used before a rebuild of a corrupt one); the corpus is untouched."""
-    (index_dir / "CURRENT").unlink(missing_ok=True)
 
 
 @contextmanager
