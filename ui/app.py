@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -333,29 +334,52 @@ def check_host(host: str, password: str | None, allow_open: bool | None = None) 
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """RagError in one line unless host:port can be bound (checked before indexing: fails fast)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            probe.bind((host, port))
+    except OSError as exc:
+        raise port_error(host, port, exc) from None
+
+
+def port_error(host: str, port: int, exc: OSError) -> RagError:
+    return RagError(
+        f"cannot serve the UI on {host}:{port} ({exc.strerror or exc}): another program is probably "
+        f"using that port; stop it, or choose another port with --port or RAG_PORT"
+    )
+
+
 def launch(corpus=None, index=None, host=None, port=None, llm=None, embedder=None, **launch_kwargs):
     """Open the corpus (building or updating its index) and serve the chat UI until interrupted."""
     import rag
+    from rag.progress import terminal_progress
 
     settings = Settings()
     host = host or settings.host
     port = int(port or settings.port)
     password = settings.password or None
     check_host(host, password, settings.allow_open)
-    bot = rag.open(corpus, index, llm=llm, embedder=embedder)
+    check_port(host, port)
+    bot = rag.open(corpus, index, llm=llm, embedder=embedder, progress=terminal_progress())
     if bot.notice:
         print(bot.notice)
     demo = build(bot)
     print(f"Chat UI on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
           + (" (login: rag)" if password else ""))
-    return demo.launch(
-        server_name=host,
-        server_port=port,
-        auth=("rag", password) if password else None,
-        auth_message="Identifiant : rag — mot de passe : celui de RAG_PASSWORD",
-        share=False,
-        **{**LAUNCH_OPTIONS, **launch_kwargs},
-    )
+    try:
+        return demo.launch(
+            server_name=host,
+            server_port=port,
+            auth=("rag", password) if password else None,
+            auth_message="Identifiant : rag — mot de passe : celui de RAG_PASSWORD",
+            share=False,
+            **{**LAUNCH_OPTIONS, **launch_kwargs},
+        )
+    except OSError as exc:  # taken while the index was being opened
+        raise port_error(host, port, exc) from None
 
 
 def main(argv: list[str] | None = None) -> int:
