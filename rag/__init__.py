@@ -18,7 +18,9 @@ from .bot import Bot, open  # noqa: E402
 from .config import Settings  # noqa: E402
 from .documents import Skipped  # noqa: E402
 from .embedders import EMBEDDERS, Embedder  # noqa: E402
-from .errors import BackendError, ConfigError, CorpusError, IndexCorrupt, QuestionError, RagError  # noqa: E402
+from .errors import (  # noqa: E402
+    BackendError, ConfigError, CorpusError, IndexCorrupt, IndexNotWritable, QuestionError, RagError,
+)
 from .ingest import IngestReport  # noqa: E402
 from .llms import LLMS, LLM  # noqa: E402
 from .stores import STORES, Index, Store  # noqa: E402
@@ -29,5 +31,5 @@ __all__ = [
     "Answer", "Sentence", "Citation", "Disagreement", "Figure", "Passage", "Excerpt", "Chunk", "Span",
     "IngestReport", "Skipped",
     "Store", "Index", "LLM", "Embedder", "STORES", "LLMS", "EMBEDDERS",
-    "RagError", "ConfigError", "CorpusError", "IndexCorrupt", "BackendError", "QuestionError",
+    "RagError", "ConfigError", "CorpusError", "IndexCorrupt", "IndexNotWritable", "BackendError", "QuestionError",
 ]
