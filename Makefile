@@ -27,9 +27,12 @@ run: install
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# the whole suite, then the eval's fast subset, which fails on a missed faithfulness threshold
+# the whole suite, then the eval's fast subset, which fails on a missed faithfulness threshold. A
+# PostgreSQL + pgvector server runs on 127.0.0.1 for the suite (installed on first use, ~1 min) and
+# is stopped afterwards, also when a test fails or the run is interrupted.
 test: install chromium
-	$(PY) -m pytest
+	@bash -c 'trap "scripts/postgres.sh stop" EXIT; \
+	  RAG_TEST_POSTGRES=$$(scripts/postgres.sh start) && export RAG_TEST_POSTGRES && $(PY) -m pytest'
 	$(VENV)/bin/rag eval --out reports/eval
 
 eval: install

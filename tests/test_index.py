@@ -141,7 +141,7 @@ def test_every_chunk_is_an_exact_slice_of_its_document(default_bot):
         # Nothing but whitespace falls between chunks: no text is lost to the index.
         lost = "".join(ch for ch, c in zip(text, covered) if not c)
         assert not lost.strip(), f"{name}: text outside every chunk: {lost.strip()[:80]!r}"
-    check_index(default_bot.settings.index)
+    check_index(Path(default_bot.settings.index))
 
 
 def test_chunk_ids_are_stable_across_ingests(default_bot, small_corpus, tmp_path):

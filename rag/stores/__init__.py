@@ -61,6 +61,9 @@ class Store(Protocol):
 STORES = Registry("index store", "RAG_INDEX", [
     Backend("files", "/path/to/folder", "FAISS (dense) + BM25 (French stemmer) files, one immutable generation "
             "per ingest, switched atomically (default)", "rag.stores.files:open_store", default=True),
+    Backend("postgresql", "postgresql://user@host:port/db", "PostgreSQL: pgvector HNSW (dense) + BM25 over French "
+            "full-text lexemes (GIN), one generation per ingest committed in one transaction",
+            "rag.stores.postgres:open_store"),
 ])
 
 
