@@ -56,25 +56,37 @@ CREATE TABLE IF NOT EXISTS rag_current (
 """
 
 # Okapi BM25 over PostgreSQL's French lexemes, with the parameters and IDF formula of bm25s (the file
-# store's BM25): the chunks that hold any of the question's lexemes (found through the GIN index),
-# each scored by the lexemes it holds. (ts_rank, which has no IDF, found the dev set's evidence less
-# often.) The OR query is built from the lexemes as they are, so nothing is stemmed twice.
+# store's BM25), in two passes: the chunks that hold any of the question's lexemes (found through the
+# GIN index) are scored as if each lexeme came once (cheap: no tsvector is unpacked); the best
+# POOL of them are scored again with their real term frequencies, and the best k returned. In a large
+# index, a lexeme found in more than 5 % of the chunks (and over 1000) adds to the score of chunks
+# found through the other lexemes but brings in none of its own: scoring half the index for one
+# common word would take seconds. (ts_rank, which has no IDF, found the dev set's evidence less
+# often.) The OR query is built from the lexemes as they are: nothing is stemmed twice.
 BM25 = {"k1": 1.5, "b": 0.75}
+POOL = 100
 _BM25 = sql.SQL(r"""
 WITH terms AS (
-    SELECT lexeme, idf FROM {terms} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('french', %(query)s)))
-), query AS (
-    SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery AS q
-    FROM terms
+    SELECT lexeme, idf, df, ('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''')::tsquery AS q
+    FROM {terms} WHERE lexeme = ANY(tsvector_to_array(to_tsvector('french', %(query)s)))
+), pool AS (
+    SELECT c.position FROM {chunks} c JOIN terms t ON c.tsv @@ t.q
+    WHERE c.tsv @@ (SELECT coalesce(string_agg(q::text, ' | ') FILTER (WHERE df <= %(common)s),
+                                    string_agg(q::text, ' | '))::tsquery FROM terms)
+    GROUP BY c.position
+    ORDER BY sum(t.idf) / (1 + %(k1)s * (1 - %(b)s + %(b)s * max(c.tokens) / %(avg)s)) DESC, c.position
+    LIMIT %(pool)s
+), best AS (
+    SELECT c.position, sum(t.idf * f.tf * (%(k1)s + 1)
+                           / (f.tf + %(k1)s * (1 - %(b)s + %(b)s * c.tokens / %(avg)s))) AS score
+    FROM pool JOIN {chunks} c USING (position)
+    CROSS JOIN LATERAL unnest(c.tsv) AS u(lexeme, positions, weights)
+    JOIN terms t ON t.lexeme = u.lexeme
+    CROSS JOIN LATERAL (SELECT cardinality(u.positions)::float8 AS tf) f
+    GROUP BY c.position ORDER BY score DESC, c.position LIMIT %(k)s
 )
-SELECT c.id, c.source, c.title, c.start_char, c.end_char, c.text,
-       sum(t.idf * f.tf * (%(k1)s + 1) / (f.tf + %(k1)s * (1 - %(b)s + %(b)s * c.tokens / %(avg)s))) AS score
-FROM query, {chunks} c
-CROSS JOIN LATERAL unnest(c.tsv) AS u(lexeme, positions, weights)
-JOIN terms t ON t.lexeme = u.lexeme
-CROSS JOIN LATERAL (SELECT cardinality(u.positions)::float8 AS tf) f
-WHERE c.tsv @@ query.q
-GROUP BY c.position ORDER BY score DESC, c.position LIMIT %(k)s
+SELECT c.id, c.source, c.title, c.start_char, c.end_char, c.text, best.score
+FROM best JOIN {chunks} c USING (position) ORDER BY best.score DESC, best.position
 """)
 
 
@@ -83,12 +95,12 @@ def _lexical_statistics(conn: psycopg.Connection, chunks: sql.Identifier, terms:
     conn.execute(sql.SQL("UPDATE {} SET tokens = (SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(tsv))"
                          ).format(chunks))
     conn.execute(sql.SQL(
-        "CREATE TABLE {} AS SELECT word AS lexeme, ln(1 + ({} - ndoc + 0.5) / (ndoc + 0.5))::float8 AS idf "
+        "CREATE TABLE {} AS SELECT word AS lexeme, ndoc AS df, ln(1 + ({} - ndoc + 0.5) / (ndoc + 0.5))::float8 AS idf "
         "FROM ts_stat({})"
     ).format(terms, sql.Literal(n), sql.Literal(sql.SQL("SELECT tsv FROM {}").format(chunks).as_string(conn))))
     conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (lexeme)").format(terms))
     average = conn.execute(sql.SQL("SELECT avg(tokens)::float8 FROM {}").format(chunks)).fetchone()[0]
-    return {**BM25, "avg_tokens": max(average or 1.0, 1.0)}
+    return {**BM25, "avg_tokens": max(average or 1.0, 1.0), "common_df": max(int(0.05 * n), 1000)}
 
 
 def redact(url: str) -> str:
@@ -297,7 +309,8 @@ class PostgresIndex:
 
     def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
         stats = self.manifest["lexical"]
-        params = {"query": query, "k": k, "k1": stats["k1"], "b": stats["b"], "avg": stats["avg_tokens"]}
+        params = {"query": query, "k": k, "k1": stats["k1"], "b": stats["b"], "avg": stats["avg_tokens"],
+                  "common": stats["common_df"], "pool": max(POOL, k)}
         return self._hits(self._rows(_BM25, params))
 
     def _hits(self, rows: list[tuple]) -> list[tuple[str, float]]:

