@@ -5,7 +5,6 @@ cannot be made to produce on demand (401, 404, hanging, dying mid-answer) come f
 servers on 127.0.0.1."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,10 +12,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 import rag
+from bench.scale import free_port, llama_server
 from rag.config import Settings
 from rag.errors import BackendError
 from rag.llms import load_llm
@@ -28,36 +27,9 @@ SECRET = "sk-test-not-a-real-key-4242"
 
 
 # -- a real llama.cpp server ----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(model: Path, alias: str, log: Path):
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
-    port = _free_port()
-    threads = str(Settings().llm_threads)
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", threads]
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, f"llama_cpp.server exited: {log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"llama_cpp.server did not start: {log.read_text()[-2000:]}"
-            time.sleep(0.3)
+    with llama_server(model, alias, log, Settings().llm_threads) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +172,7 @@ def _sse(handler, chunked: bool):
 
 
 def test_an_unreachable_server_is_named_with_what_to_do():
-    llm = llm_at(f"http://127.0.0.1:{_free_port()}/v1", "m")  # nothing listens there
+    llm = llm_at(f"http://127.0.0.1:{free_port()}/v1", "m")  # nothing listens there
     with pytest.raises(BackendError, match=r"server at http://127\.0\.0\.1:\d+/v1 is unreachable.*RAG_OPENAI_BASE_URL"):
         list(llm.stream(HELLO, 8))
 
