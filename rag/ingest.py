@@ -254,7 +254,7 @@ def _build(settings: Settings, embedder: Embedder, config: dict, store: Store, s
             + ("no supported files (.txt, .md, .html, .pdf)" if not report.skipped else "every file was skipped")
             + ("\n" + report.summary() if report.skipped else "")
         )
-    checkpoint = Checkpoint(_checkpoint_folder(store), embedder.id, embedder.dim)
+    checkpoint = Checkpoint(_checkpoint_folder(store, settings), embedder.id, embedder.dim)
     _embed(chunks, vectors, cache, checkpoint, embedder, report, progress)
     report.chunks = len(chunks)
     manifest = {
@@ -270,10 +270,14 @@ def _build(settings: Settings, embedder: Embedder, config: dict, store: Store, s
     checkpoint.discard()  # its vectors are in the live generation now
 
 
-def _checkpoint_folder(store: Store) -> Path:
-    # The index folder (the files store's location). A store whose location is not a local folder
-    # (a database URL) will need a local place for it.
-    return Path(store.location)
+def _checkpoint_folder(store: Store, settings: Settings) -> Path:
+    """The index folder (the files store's location); for a database URL, a local folder of its own
+    under RAG_MODEL_DIR (its name is a digest of the URL, which is never written out)."""
+    if "://" not in store.location:
+        return Path(store.location)
+    folder = settings.model_dir / "checkpoints" / hashlib.sha256(store.location.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _read_and_chunk(path: Path, corpus: Path, splitter: SentenceSplitter, max_bytes: int,

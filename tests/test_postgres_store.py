@@ -248,7 +248,11 @@ from rag.ingest import ingest
 
 corpus, url = sys.argv[1], sys.argv[2]
 
+real_commit = psycopg.Connection.commit
+
 def stalled_commit(self):  # the writer's one transaction is complete, not committed: the parent kills us here
+    if self.autocommit:  # closing a reading connection, not the writer's transaction
+        return real_commit(self)
     print("WRITTEN", flush=True)
     time.sleep(300)
 
