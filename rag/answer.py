@@ -9,7 +9,7 @@ import re
 import time
 from typing import Callable, Iterator
 
-from .cite import Verifier, disagreements, split_answer
+from .cite import Verifier, claims, disagreements, split_answer
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM
@@ -95,7 +95,7 @@ class Answerer:
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
         takeover = is_instruction(question)
-        if _no_answer(raw, sentences) or (takeover and not all(s.supported for s in sentences)):
+        if _no_answer(raw, sentences, standalone) or (takeover and not all(s.supported for s in sentences)):
             answer.sentences = sentences  # kept for the record: what the model tried to say
             clock.lap("verify")
             yield from _abstain(answer, clock)
@@ -136,11 +136,14 @@ class _Clock:
         self.timings["total"] = time.perf_counter() - self.started
 
 
-def _no_answer(raw: str, sentences: list[Sentence]) -> bool:
+def _no_answer(raw: str, sentences: list[Sentence], question: str) -> bool:
     """Abstain when no sentence is supported by the passages (the model answered from its own
-    knowledge), or when the model said the documents don't say and cited nothing that holds."""
-    supported = [s for s in sentences if s.supported]
-    return not supported or (bool(_ABSTAIN_PHRASES.search(raw)) and not any(s.citations for s in supported))
+    knowledge), or when the model said the documents don't say and cited nothing that holds. A sentence
+    saying the documents don't say something answers nothing, however close to a passage it reads,
+    unless it also states a figure or a name."""
+    answers = [s for s in sentences
+               if s.supported and (not _ABSTAIN_PHRASES.search(s.text) or any(claims(s.text, question)))]
+    return not answers or (bool(_ABSTAIN_PHRASES.search(raw)) and not any(s.citations for s in answers))
 
 
 def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt]) -> list[Disagreement]:
