@@ -15,7 +15,7 @@ from rag import render
 from rag.text import STOPWORDS, Number, detect_language, fold, numbers, same_number, strip_markers
 
 ANSWERABLE = ("fact", "english", "followup")
-KINDS = ("fact", "english", "unanswerable", "conflict", "followup")
+KINDS = ("fact", "english", "unanswerable", "conflict", "followup", "adversarial")
 
 
 # ---- answer correctness ------------------------------------------------------------------------
@@ -239,6 +239,36 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
     return m
 
 
+def crashed(item: dict, error: str) -> dict:
+    """Metrics of an item whose run raised: a failed item. Every rate that applies to it counts it as a
+    failure (no hit, not correct, not abstained where it should have, no conflict surfaced, wrong
+    language; `summarise` adds it to the false abstentions and citation denominators); it has no latency."""
+    has_sources = bool(item.get("sources"))
+    abstain = should_abstain(item)
+    m = {
+        "crashed": True,
+        "error": error,
+        "retrieval_hit": False if has_sources else None,
+        "retrieval_rank": None,
+        "retrieval_coverage": 0.0 if has_sources else None,
+        "k": 0,
+        "correct": None if abstain else False,
+        "abstained": False if abstain else None,
+        "should_abstain": abstain,
+        "language": None,
+        "language_match": False,
+        "first_token": None,
+        "total": None,
+        "ok": False,
+        "reasons": [f"crashed: {error}"],
+        "issues": [],
+    }
+    if item["kind"] == "conflict":
+        m.update(conflict_all_figures=False, conflict_flagged=False, conflict_surfaced=False,
+                 missing_figures=list(item.get("answers_all") or []))
+    return m
+
+
 def verdict(item: dict, answer, m: dict) -> tuple[bool, list[str]]:
     kind = item["kind"]
     if m["should_abstain"]:
@@ -301,30 +331,36 @@ def latency(values: Iterable[float | None]) -> dict:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Aggregate metrics over rows of {"kind": ..., "metrics": item_metrics(...)}.
+    """Aggregate metrics over rows of {"kind": ..., "metrics": item_metrics(...) or crashed(...)}.
 
     Rates are over the items where the metric applies (None where none does): correctness over
     answerable and conflict items, abstention accuracy over the items that should be abstained on
     (`should_abstain`), false abstention over the others; citation precision and recall are
-    micro-averages over all (sentence, citation) pairs and all answer sentences."""
+    micro-averages over all (sentence, citation) pairs and all answer sentences. A crashed item is a
+    failed item in every rate that applies to it: a false abstention, and one unsupported citation and
+    sentence."""
     ms = [r["metrics"] for r in rows]
     kinds = [r["kind"] for r in rows]
     abstain = [m.get("should_abstain", k == "unanswerable") for m, k in zip(ms, kinds)]
     answerable = [m for m, a in zip(ms, abstain) if not a]
     unanswerable = [m for m, a in zip(ms, abstain) if a]
     conflict = [m for m, k in zip(ms, kinds) if k == "conflict"]
+    crashed_answers = sum(bool(m.get("crashed")) for m in answerable)
     s = {
         "n": len(ms),
+        "crashed": sum(bool(m.get("crashed")) for m in ms),
         "ok": _rate(m.get("ok") for m in ms),
         "retrieval_hit": _rate(m.get("retrieval_hit") for m in ms),
         "retrieval_coverage": (
             float(np.mean(cov)) if (cov := [m["retrieval_coverage"] for m in ms if m.get("retrieval_coverage") is not None]) else None
         ),
         "correctness": _rate(m.get("correct") for m in answerable),
-        "citation_precision": _ratio(sum(m.get("citation_good_pairs", 0) for m in ms), sum(m.get("citation_pairs", 0) for m in ms)),
-        "citation_recall": _ratio(sum(m.get("supported_sentences", 0) for m in ms), sum(m.get("answer_sentences", 0) for m in ms)),
+        "citation_precision": _ratio(sum(m.get("citation_good_pairs", 0) for m in ms),
+                                     sum(m.get("citation_pairs", 0) for m in ms) + crashed_answers),
+        "citation_recall": _ratio(sum(m.get("supported_sentences", 0) for m in ms),
+                                  sum(m.get("answer_sentences", 0) for m in ms) + crashed_answers),
         "abstention_accuracy": _rate(m.get("abstained") for m in unanswerable),
-        "false_abstention": _rate(m.get("abstained") for m in answerable),
+        "false_abstention": _rate(m.get("crashed") or m.get("abstained") for m in answerable),
         "conflict_all_figures": _rate(m.get("conflict_all_figures") for m in conflict),
         "conflict_flagged": _rate(m.get("conflict_flagged") for m in conflict),
         "conflict_surfaced": _rate(m.get("conflict_surfaced") for m in conflict),
@@ -333,8 +369,10 @@ def summarise(rows: list[dict]) -> dict:
         "total": latency(m.get("total") for m in ms),
     }
     if any("judge_pairs" in m for m in ms):
-        s["judge_precision"] = _ratio(sum(m.get("judge_good_pairs", 0) for m in ms), sum(m.get("judge_pairs", 0) for m in ms))
-        s["judge_recall"] = _ratio(sum(m.get("judge_good_sentences", 0) for m in ms), sum(m.get("judge_sentences", 0) for m in ms))
+        s["judge_precision"] = _ratio(sum(m.get("judge_good_pairs", 0) for m in ms),
+                                      sum(m.get("judge_pairs", 0) for m in ms) + crashed_answers)
+        s["judge_recall"] = _ratio(sum(m.get("judge_good_sentences", 0) for m in ms),
+                                   sum(m.get("judge_sentences", 0) for m in ms) + crashed_answers)
     return s
 
 
@@ -346,24 +384,40 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 # ---- thresholds --------------------------------------------------------------------------------
-def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
-    """Failures, one line each, for thresholds named min_<metric> / max_<metric> against the overall
-    summary. A metric the run did not measure (None, e.g. correctness in a retrieval-only run) is
-    skipped, not failed."""
+def check_thresholds(agg: dict, thresholds: dict[str, float | None]) -> list[str]:
+    """Failures, one line each, for thresholds named [<kind>.]min_<metric> / [<kind>.]max_<metric>:
+    without a kind they apply to the overall row, with one to that kind's row ("followup.min_correctness").
+    Latency metrics compare their p95. A kind absent from the run, or a metric the run did not measure
+    (None, e.g. correctness in a retrieval-only run), is skipped, not failed."""
     failures = []
     for name, limit in thresholds.items():
         if limit is None:
             continue
-        bound, _, metric = name.partition("_")
-        if bound not in ("min", "max") or metric not in summary:
-            raise ValueError(f"unknown threshold {name!r}: use min_<metric> or max_<metric> of {sorted(summary)}")
-        value = summary[metric]
+        scope, _, rule = name.rpartition(".")
+        bound, _, metric = rule.partition("_")
+        if bound not in ("min", "max") or metric not in agg["all"]:
+            raise ValueError(f"unknown threshold {name!r}: use [<kind>.]min_<metric> or [<kind>.]max_<metric> "
+                             f"of {sorted(agg['all'])}")
+        if scope and scope not in KINDS and scope not in agg["by_kind"]:
+            raise ValueError(f"unknown kind {scope!r} in threshold {name!r}: use one of {list(KINDS)}")
+        summary = agg["by_kind"].get(scope) if scope else agg["all"]
+        value = None if summary is None else summary[metric]
         if isinstance(value, dict):  # latency: compare the p95
             value = value.get("p95")
         if value is None:
             continue
+        where = f"{scope} " if scope else ""
         if bound == "min" and value < limit:
-            failures.append(f"{metric} = {value:.3f} is below the threshold {name} = {limit:.3f}")
+            failures.append(f"{where}{metric} = {value:.3f} is below the threshold {name} = {limit:.3f}")
         if bound == "max" and value > limit:
-            failures.append(f"{metric} = {value:.3f} is above the threshold {name} = {limit:.3f}")
+            failures.append(f"{where}{metric} = {value:.3f} is above the threshold {name} = {limit:.3f}")
     return failures
+
+
+def crash_summary(records: list[dict]) -> list[str]:
+    """One line per distinct error of the crashed items: how many, which error, which items."""
+    by_error: dict[str, list[str]] = {}
+    for r in records:
+        if r["metrics"].get("crashed"):
+            by_error.setdefault(r["metrics"]["error"], []).append(r["id"])
+    return [f"{len(ids)} item(s) crashed with {error} ({', '.join(ids)})" for error, ids in by_error.items()]

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 # (key in the summary, column title); latency is added separately
 COLUMNS = [
     ("n", "n"),
+    ("crashed", "crashed"),
     ("ok", "ok"),
     ("retrieval_hit", "hit@k"),
     ("correctness", "correct"),
@@ -42,7 +43,7 @@ PLOTTED = [
 def _fmt(value, key: str = "") -> str:
     if value is None:
         return "–"
-    if key == "n":
+    if key in ("n", "crashed"):
         return str(value)
     if isinstance(value, float):
         return f"{100 * value:.0f}%"
@@ -134,7 +135,7 @@ def plot_latency(items: list[dict]) -> bytes:
 def _item_row(item: dict) -> list[str]:
     m = item["metrics"]
     return [
-        item["id"], item["kind"], "ok" if m["ok"] else "FAIL",
+        item["id"], item["kind"], "CRASH" if m.get("crashed") else "ok" if m["ok"] else "FAIL",
         _fmt(m.get("retrieval_hit")), _fmt(m.get("correct")),
         _fmt(m.get("citation_precision")), _fmt(m.get("citation_recall")),
         "yes" if m.get("abstained") else "no", m.get("language") or "?", _sec(m.get("total")),
@@ -195,7 +196,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td class='{'bad' if c == 'FAIL' else ''}'>{e(c)}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td class='{'bad' if c in ('FAIL', 'CRASH') else ''}'>{e(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -211,7 +212,8 @@ def write(out: Path, payload: dict) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     agg, items, cfg = payload["summary"], payload["items"], payload["config"]
-    failures = payload.get("threshold_failures", [])
+    crashes = payload.get("crashes", [])
+    failures = payload.get("threshold_failures", []) + [f"crashed: {line}" for line in crashes]
     paths = {
         "results": out / "results.json",
         "markdown": out / "report.md",

@@ -9,9 +9,8 @@ import pytest
 import rag
 from eval import metrics, report
 from eval.checkers import DeterministicChecker, LLMJudgeChecker, quotes
-from eval.run import THRESHOLDS, evaluate, load_items, options, parse_thresholds
-from rag.types import Passage
-from rag.types import Answer, Citation, Disagreement, Figure, Sentence
+from eval.run import THRESHOLDS, evaluate, load_items, options, parse_thresholds, profile
+from rag.types import Answer, Citation, Disagreement, Figure, Passage, Sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -330,19 +329,67 @@ def test_aggregate_latency_and_thresholds():
     assert a["abstention_accuracy"] == 1.0 and a["false_abstention"] == 0.5
     assert a["total"]["p50"] == 2.0 and a["total"]["mean"] == pytest.approx(7 / 3)
     assert list(agg["by_kind"]) == ["fact", "unanswerable"] and agg["by_kind"]["unanswerable"]["correctness"] is None
-    failures = metrics.check_thresholds(a, {"min_retrieval_hit": 0.8, "max_false_abstention": 0.2,
-                                            "min_conflict_surfaced": 0.5, "max_total": 10})
+    failures = metrics.check_thresholds(agg, {"min_retrieval_hit": 0.8, "max_false_abstention": 0.2,
+                                              "min_conflict_surfaced": 0.5, "max_total": 10})
     assert len(failures) == 2 and "retrieval_hit" in failures[0] and "false_abstention" in failures[1]
-    assert metrics.check_thresholds(a, {"min_retrieval_hit": 0.5}) == []
+    assert metrics.check_thresholds(agg, {"min_retrieval_hit": 0.5}) == []
     with pytest.raises(ValueError):
-        metrics.check_thresholds(a, {"min_nonsense": 1})
+        metrics.check_thresholds(agg, {"min_nonsense": 1})
+
+
+def test_thresholds_per_kind_check_that_kind_only():
+    rows = [
+        {"kind": "fact", "metrics": {"ok": True, "correct": True, "abstained": False, "language_match": True}},
+        {"kind": "fact", "metrics": {"ok": True, "correct": True, "abstained": False, "language_match": True}},
+        {"kind": "followup", "metrics": {"ok": False, "correct": False, "abstained": False, "language_match": True}},
+    ]
+    agg = metrics.aggregate(rows)
+    assert agg["all"]["correctness"] == pytest.approx(2 / 3)  # the overall row hides the broken kind
+    assert metrics.check_thresholds(agg, {"min_correctness": 0.6, "fact.min_correctness": 0.9}) == []
+    failures = metrics.check_thresholds(agg, {"min_correctness": 0.6, "followup.min_correctness": 0.6})
+    assert failures == ["followup correctness = 0.000 is below the threshold followup.min_correctness = 0.600"]
+    assert metrics.check_thresholds(agg, {"conflict.min_conflict_surfaced": 0.5}) == []  # no conflict item run
+    with pytest.raises(ValueError, match="unknown kind 'fcat'"):
+        metrics.check_thresholds(agg, {"fcat.min_correctness": 0.5})
+
+
+def test_crashed_items_fail_every_rate_that_applies_to_them():
+    ok_fact = {"kind": "fact", "metrics": {"ok": True, "retrieval_hit": True, "correct": True, "abstained": False,
+                                           "citation_pairs": 1, "citation_good_pairs": 1, "answer_sentences": 1,
+                                           "supported_sentences": 1, "language_match": True, "total": 2.0}}
+    items = [_item("fact"), _item("unanswerable", sources=[], evidence=[], answers=[]),
+             _item("conflict", answers_all=["465 milliards", "589 milliards"])]
+    crashed = [{"kind": i["kind"], "id": i["id"], "metrics": metrics.crashed(i, "BackendError: gone")} for i in items]
+    agg = metrics.aggregate([ok_fact] + crashed)
+    a = agg["all"]
+    assert a["n"] == 4 and a["crashed"] == 3 and a["ok"] == 0.25
+    assert a["retrieval_hit"] == 1 / 3 and a["correctness"] == 1 / 3 and a["false_abstention"] == 2 / 3
+    assert a["citation_precision"] == 1 / 3 and a["citation_recall"] == 1 / 3
+    assert a["abstention_accuracy"] == 0.0 and a["conflict_surfaced"] == 0.0 and a["language_match"] == 0.25
+    assert a["total"]["n"] == 1  # a crash has no latency
+    everything_crashed = metrics.aggregate(crashed)["all"]
+    assert everything_crashed["correctness"] == 0.0 and everything_crashed["citation_precision"] == 0.0
+    assert metrics.check_thresholds(metrics.aggregate(crashed), THRESHOLDS["fast"]), "no gate passes a crashed run"
+    assert metrics.crash_summary(crashed) == ["3 item(s) crashed with BackendError: gone (fact-x, unanswerable-x, conflict-x)"]
 
 
 def test_thresholds_from_flags_and_environment(monkeypatch):
-    monkeypatch.setenv("RAG_EVAL_THRESHOLDS", "min_correctness=0.9,min_citation_recall=none")
-    t = parse_thresholds(["min_retrieval_hit=0.1"])
+    monkeypatch.setenv("RAG_EVAL_THRESHOLDS", "min_correctness=0.9,min_citation_recall=none,followup.min_correctness=0.2")
+    t = parse_thresholds(["min_retrieval_hit=0.1"], THRESHOLDS["fast"])
     assert t["min_correctness"] == 0.9 and t["min_citation_recall"] is None and t["min_retrieval_hit"] == 0.1
-    assert t["min_abstention_accuracy"] == THRESHOLDS["min_abstention_accuracy"]
+    assert t["followup.min_correctness"] == 0.2
+    assert t["unanswerable.min_abstention_accuracy"] == THRESHOLDS["fast"]["unanswerable.min_abstention_accuracy"]
+    with pytest.raises(SystemExit, match="bad threshold"):
+        parse_thresholds(["followup.correctness=0.5"], THRESHOLDS["fast"])
+
+
+def test_every_kind_has_its_own_gate_in_both_profiles():
+    for name in ("fast", "full"):
+        t = THRESHOLDS[name]
+        assert {k.split(".")[0] for k in t if "." in k} == set(metrics.KINDS), name
+        assert t["english.min_language_match"] >= 0.9 and t["max_total"] > 0
+    assert profile(options([])) == "fast" and profile(options(["--full"])) == "full"
+    assert profile(options(["--ids", "fact-01"])) == "full" and profile(options(["--retrieval-only"])) == "retrieval"
 
 
 def test_options_accept_the_rag_cli_arguments():
@@ -355,7 +402,7 @@ def test_fast_subset_and_items_file():
     fast = load_items(ROOT / "eval" / "questions.jsonl")
     full = load_items(ROOT / "eval" / "questions.jsonl", full=True)
     assert len(fast) == 20 and len(full) == 111
-    assert {i["kind"] for i in fast} == set(metrics.KINDS) | {"adversarial"}
+    assert {i["kind"] for i in fast} == set(metrics.KINDS)
     assert [i["id"] for i in load_items(ROOT / "eval" / "questions.jsonl", ids="en-04,fact-01")] == ["en-04", "fact-01"]
 
 
@@ -395,14 +442,14 @@ def index_dir(tmp_path_factory):
 def test_broken_retriever_fails_the_thresholds(index_dir, monkeypatch):
     bot = rag.open(CORPUS, index_dir)
     items = load_items(ROOT / "eval" / "questions.jsonl", full=True)
-    good = metrics.aggregate(evaluate(bot, items, retrieval_only=True, log=lambda _: None))["all"]
-    assert metrics.check_thresholds(good, THRESHOLDS) == []  # the real retriever clears them
+    good = metrics.aggregate(evaluate(bot, items, retrieval_only=True, log=lambda _: None))
+    assert metrics.check_thresholds(good, THRESHOLDS["retrieval"]) == []  # the real retriever clears them
 
     real_search = bot.search
     monkeypatch.setattr(bot, "search", lambda query, k=None, mode="hybrid": real_search("recette de la tarte aux pommes", k))
-    broken = metrics.aggregate(evaluate(bot, items, retrieval_only=True, log=lambda _: None))["all"]
-    assert broken["retrieval_hit"] < 0.3
-    failures = metrics.check_thresholds(broken, THRESHOLDS)
+    broken = metrics.aggregate(evaluate(bot, items, retrieval_only=True, log=lambda _: None))
+    assert broken["all"]["retrieval_hit"] < 0.3
+    failures = metrics.check_thresholds(broken, THRESHOLDS["retrieval"])
     assert failures and "retrieval_hit" in failures[0]
 
 
@@ -424,14 +471,18 @@ def test_end_to_end_on_a_small_subset_with_the_real_llm(index_dir, tmp_path, cap
     from eval.run import main
 
     subset = tmp_path / "subset.jsonl"
-    wanted = {"fact-01", "en-02", "unans-03"}  # two the model answers with citations (so every metric is defined)
+    # two the model answers right with citations (so every metric is defined) and one it must abstain on;
+    # all three pass on main, so the run must clear the gate (latency aside: this machine may be busy)
+    wanted = {"fact-01", "en-01", "unans-03"}
     lines = [line for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip() and json.loads(line)["id"] in wanted]
     subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "report"
-    code = main(["--index", str(index_dir), "--questions", str(subset), "--full", "--out", str(out)])
+    code = main(["--index", str(index_dir), "--questions", str(subset), "--full", "--out", str(out),
+                 "--threshold", "max_total=none"])
     printed = capsys.readouterr().out
-    assert code in (0, 1)
+    assert code == 0, printed
+    assert "thresholds: all passed" in printed and "CRASHED" not in printed
     for name in ("report.md", "report.html", "results.json", "latency.png", "metrics_by_kind.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
