@@ -38,7 +38,7 @@ QUESTIONS = ROOT / "eval" / "questions.jsonl"
 THRESHOLDS: dict[str, dict[str, float | None]] = {
     "fast": {  # measured: the 16-item subset (4 fact, 3 of each other kind)
         "min_retrieval_hit": 0.95,                # 100% (13/13)
-        "min_correctness": 0.65,                  # 69% (9/13)
+        "min_correctness": 0.60,                  # 62% (8/13)
         "max_false_abstention": 0.20,             # 15% (2/13)
         "min_citation_precision": 0.95,           # 100%
         "min_citation_recall": 0.95,              # 100%
@@ -52,8 +52,8 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "followup.min_correctness": 0.60,         # 67% (2/3)
     },
     "full": {  # measured: all 64 items (24 fact, 12 english, 12 unanswerable, 8 conflict, 8 followup)
-        "min_retrieval_hit": 0.95,                # 96%
-        "min_correctness": 0.65,                  # 67%
+        "min_retrieval_hit": 0.92,                # 92% (48/52)
+        "min_correctness": 0.65,                  # 65% (34/52)
         "max_false_abstention": 0.15,             # 13% (7/52)
         "min_citation_precision": 0.95,           # 98%
         "min_citation_recall": 0.95,              # 97%
@@ -64,7 +64,7 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "english.min_language_match": 0.95,       # 100%
         "unanswerable.min_abstention_accuracy": 0.60,  # 67% (8/12)
         "conflict.min_conflict_surfaced": 0.35,   # 38% (3/8)
-        "followup.min_correctness": 0.60,         # 62% (5/8)
+        "followup.min_correctness": 0.45,         # 50% (4/8)
     },
     "retrieval": {  # --retrieval-only --full: follow-ups searched with the last user turn + the question
         "min_retrieval_hit": 0.90,                # 92%
