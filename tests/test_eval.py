@@ -439,6 +439,18 @@ def index_dir(tmp_path_factory):
     return path
 
 
+def test_follow_up_items_cannot_be_answered_without_their_history(index_dir):
+    """The question of a follow-up item, searched alone, finds neither its evidence nor its answer: a
+    pipeline that ignored the history could not pass it by luck of retrieval."""
+    bot = rag.open(CORPUS, index_dir)
+    followups = [i for i in load_items(ROOT / "eval" / "questions.jsonl", full=True) if i["kind"] == "followup"]
+    assert len(followups) == 8 and all(i["history"] for i in followups)
+    for item in followups:
+        passages = bot.search(item["question"], k=4)
+        assert metrics.retrieval(item, passages, bot.document_text)["hit"] is False, item["id"]
+        assert not any(metrics.answer_matches(a, p.text) for a in item["answers"] for p in passages), item["id"]
+
+
 def test_broken_retriever_fails_the_thresholds(index_dir, monkeypatch):
     bot = rag.open(CORPUS, index_dir)
     items = load_items(ROOT / "eval" / "questions.jsonl", full=True)
