@@ -1,17 +1,23 @@
-"""Fakes for fast tests of the answer logic: a scripted LLM and a hashed bag-of-words embedder.
+"""Fakes for fast tests: a scripted LLM, a hashed bag-of-words embedder, and an Ollama-like server.
 
     llm = FakeLLM(["Liang Wenfeng a fondé DeepSeek [1]."])           # one reply per call, in order
     llm = FakeLLM(lambda messages: "NOT_IN_DOCUMENTS")               # or a reply computed from the prompt
     embedder = FakeEmbedder()                                       # same words -> same vector
+    with FakeOllama(llm) as server:                                 # RAG_LLM=ollama:fake OLLAMA_HOST=server.url
+        ...
 
-They follow the interfaces of rag.llm.LLM and rag.embed.Embedder, so anything that takes an LLM or an
-embedder takes them. Use them where the model is not what is under test; tests about what the real
-models do keep the real models.
+FakeLLM and FakeEmbedder follow the interfaces of rag.llm.LLM and rag.embed.Embedder, so anything that
+takes an LLM or an embedder takes them; FakeOllama speaks Ollama's HTTP API on 127.0.0.1, so a whole
+process (the CLI, the UI) can run on a scripted model. Use them where the model is not what is under
+test; tests about what the real models do keep the real models.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -104,3 +110,71 @@ class FakeEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+
+class FakeOllama:
+    """An Ollama server on a free 127.0.0.1 port whose models all answer with one FakeLLM: POST /api/chat
+    streams NDJSON as Ollama does (num_predict caps the tokens), an unknown model gets Ollama's 404
+    "model not found", GET /api/tags lists the models. `requests` keeps every /api/chat body received."""
+
+    def __init__(self, llm: FakeLLM, models: Sequence[str] = ("fake",)) -> None:
+        self.llm = llm
+        self.models = list(models)
+        self.requests: list[dict] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _OllamaHandler)
+        self._server.fake = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeOllama":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def chat(self, body: dict) -> tuple[int, Iterator[dict]]:
+        """(HTTP status, NDJSON lines) of Ollama's /api/chat for one request body."""
+        self.requests.append(body)
+        model = body.get("model", "")
+        if model not in self.models:
+            return 404, iter([{"error": f'model "{model}" not found, try pulling it first'}])
+        limit = int(body.get("options", {}).get("num_predict", 256))
+        return 200, self._stream(model, body["messages"], limit)
+
+    def _stream(self, model: str, messages: Messages, limit: int) -> Iterator[dict]:
+        for piece in self.llm.stream(messages, limit):
+            yield {"model": model, "created_at": "2025-01-27T00:00:00Z",
+                   "message": {"role": "assistant", "content": piece}, "done": False}
+        yield {"model": model, "created_at": "2025-01-27T00:00:00Z",
+               "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"}
+
+
+class _OllamaHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, lines: Iterator[dict]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.end_headers()
+        for line in lines:  # one line at a time, as the model writes: the client sees a stream
+            self.wfile.write(json.dumps(line).encode() + b"\n")
+            self.wfile.flush()
+
+    def do_GET(self) -> None:
+        fake: FakeOllama = self.server.fake  # type: ignore[attr-defined]
+        if self.path == "/api/tags":
+            self._send(200, iter([{"models": [{"name": m, "model": m} for m in fake.models]}]))
+        else:
+            self._send(404, iter([{"error": "not found"}]))
+
+    def do_POST(self) -> None:
+        fake: FakeOllama = self.server.fake  # type: ignore[attr-defined]
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/api/chat":
+            self._send(*fake.chat(body))
+        else:
+            self._send(404, iter([{"error": "not found"}]))

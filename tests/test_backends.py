@@ -1,5 +1,5 @@
-"""LLM backend selection and the Ollama client: everything testable without a server runs always;
-the live test runs when an Ollama server answers at OLLAMA_HOST."""
+"""LLM backend selection and the Ollama client: against a small Ollama-like server on 127.0.0.1
+(rag.testing.FakeOllama) always; the live test runs when a real Ollama server answers at OLLAMA_HOST."""
 import os
 
 import httpx
@@ -8,6 +8,8 @@ import pytest
 from rag.config import Settings
 from rag.errors import BackendError
 from rag.llms import load_llm
+from rag.llms.ollama import OllamaLLM
+from rag.testing import FakeLLM, FakeOllama, tokens
 
 
 def test_unknown_backend_is_a_clear_error():
@@ -38,6 +40,35 @@ def test_unreachable_ollama_says_which_host_and_what_to_do(monkeypatch):
     llm = load_llm(Settings().with_(llm="ollama:qwen2.5:7b"))
     with pytest.raises(BackendError, match=r"unreachable at http://127.0.0.1:9.*ollama serve"):
         list(llm.stream([{"role": "user", "content": "hi"}], 8))
+
+
+MESSAGES = [{"role": "system", "content": "Answer from the excerpts."}, {"role": "user", "content": "Qui a fondé DeepSeek ?"}]
+
+
+def test_ollama_stream_is_read_piece_by_piece_with_the_request_it_needs():
+    reply = "DeepSeek a été fondée par Liang Wenfeng [1]."
+    with FakeOllama(FakeLLM([reply]), models=["qwen2.5:7b"]) as server:
+        llm = OllamaLLM("qwen2.5:7b", server.url, 8192)
+        pieces = list(llm.stream(MESSAGES, max_tokens=99))
+    assert pieces == tokens(reply) and len(pieces) > 5  # each NDJSON line is one piece, in order
+    [sent] = server.requests
+    assert sent["model"] == "qwen2.5:7b" and sent["messages"] == MESSAGES and sent["stream"] is True
+    assert sent["options"] == {"temperature": 0.0, "num_ctx": 8192, "num_predict": 99}
+
+
+def test_ollama_stops_where_the_server_stops():
+    with FakeOllama(FakeLLM(["un deux trois quatre cinq"])) as server:
+        assert "".join(OllamaLLM("fake", server.url, 4096).stream(MESSAGES, max_tokens=3)) == "un deux trois"
+
+
+def test_a_model_the_server_does_not_have_says_how_to_pull_it():
+    with FakeOllama(FakeLLM([]), models=["qwen2.5:7b"]) as server:
+        llm = OllamaLLM("llama3:70b", server.url, 4096)
+        with pytest.raises(BackendError) as caught:
+            list(llm.stream(MESSAGES, 8))
+    message = str(caught.value)
+    assert f"Ollama at {server.url} refused model 'llama3:70b'" in message
+    assert 'model "llama3:70b" not found' in message and message.endswith("pull it with `ollama pull llama3:70b`")
 
 
 def _ollama_models() -> list[str] | None:
