@@ -6,7 +6,7 @@
     with FakeOllama(llm) as server:                                 # RAG_LLM=ollama:fake OLLAMA_HOST=server.url
         ...
 
-FakeLLM and FakeEmbedder follow the interfaces of rag.llm.LLM and rag.embed.Embedder, so anything that
+FakeLLM and FakeEmbedder follow the interfaces rag.LLM and rag.Embedder, so anything that
 takes an LLM or an embedder takes them; FakeOllama speaks Ollama's HTTP API on 127.0.0.1, so a whole
 process (the CLI, the UI) can run on a scripted model. Use them where the model is not what is under
 test; tests about what the real models do keep the real models.
@@ -40,8 +40,8 @@ class FakeLLM:
 
     replies: a list (one reply per call, in order; running out is an error) or a function of the
     messages. A reply is streamed token by token and cut at max_tokens, like a real model's.
-    probabilities: what next_token_probabilities returns, a mapping or a function of the messages;
-    by default the first word of the scripted reply gets all the mass.
+    probabilities: what next_token_probs returns, a mapping or a function of the messages; by default
+    the first word of the scripted reply gets all the mass.
     Every call is recorded in `calls`; `prompt_tokens` and `generated_tokens` add up what it read and wrote.
     """
 
@@ -74,8 +74,8 @@ class FakeLLM:
     def count_tokens(self, text: str) -> int:
         return len(tokens(text))
 
-    def next_token_probabilities(self, messages: Messages, candidates: Sequence[str]) -> dict[str, float]:
-        """P(next token = candidate) for each candidate (compared without case, accents and spaces)."""
+    def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float]:
+        """P(the reply starts with each option), options compared without case, accents and spaces."""
         self.calls.append(messages)
         if self._probabilities is None:
             first = next(iter(tokens(self._reply(messages))), "")
@@ -85,7 +85,7 @@ class FakeLLM:
         else:
             scripted = dict(self._probabilities)
         by_key = {fold(k).strip(): float(p) for k, p in scripted.items()}
-        return {c: by_key.get(fold(c).strip(), 0.0) for c in candidates}
+        return {o: by_key.get(fold(o).strip(), 0.0) for o in options}
 
 
 class FakeEmbedder:

