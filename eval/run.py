@@ -32,42 +32,50 @@ QUESTIONS = ROOT / "eval" / "questions.jsonl"
 # The gate: [<kind>.]min_<metric> / [<kind>.]max_<metric> for any rate of eval.metrics.summarise, on the
 # overall row or on one kind's (latency: the p95 in seconds). Each threshold sits just under what main
 # scores on the default corpus (eval/README.md), so that one more wrong item of a kind fails the run; one
-# set per kind of run, since the fast subset has 3-4 items a kind and --full 8-24. Override with
+# set per kind of run, since the fast subset has 1-5 items a kind and --full 8-34. Override with
 # --threshold NAME=VALUE or RAG_EVAL_THRESHOLDS="followup.min_correctness=0.5,max_total=90"; VALUE none
 # drops one. Why each one matters: README, "Faithfulness eval".
 THRESHOLDS: dict[str, dict[str, float | None]] = {
-    "fast": {  # measured: the 16-item subset (4 fact, 3 of each other kind)
-        "min_retrieval_hit": 0.95,                # 100% (13/13)
-        "min_correctness": 0.60,                  # 62% (8/13)
-        "max_false_abstention": 0.20,             # 15% (2/13)
+    # the 20-item subset: 4 fact, 3 english, 5 unanswerable, 4 conflict, 3 followup, 1 adversarial. Its
+    # one adversarial item (adv-08, emoji only) gets an answer today: no gate can sit under 0/1.
+    "fast": {
+        "min_retrieval_hit": 0.95,                # 100% (14/14)
+        "min_correctness": 0.55,                  # 57% (8/14)
+        "max_false_abstention": 0.20,             # 14% (2/14)
+        "min_abstention_accuracy": 0.45,          # 50% (3/6)
         "min_citation_precision": 0.95,           # 100%
         "min_citation_recall": 0.95,              # 100%
         "min_language_match": 0.95,               # 100%
-        "max_total": 60.0,                        # p95 15 s on 2 cores: catches a 4x slowdown
+        "max_total": 60.0,                        # p95 15 s on 2 cores when idle: catches a 4x slowdown
         "fact.min_correctness": 0.70,             # 75% (3/4)
         "english.min_correctness": 0.60,          # 67% (2/3)
         "english.min_language_match": 0.95,       # 100%: an English question answered in French fails
-        "unanswerable.min_abstention_accuracy": 0.95,  # 100% (3/3)
-        "conflict.min_conflict_surfaced": 0.60,   # 67% (2/3)
+        "unanswerable.min_abstention_accuracy": 0.55,  # 60% (3/5)
+        "conflict.min_conflict_surfaced": 0.45,   # 50% (2/4)
         "followup.min_correctness": 0.60,         # 67% (2/3)
     },
-    "full": {  # measured: all 64 items (24 fact, 12 english, 12 unanswerable, 8 conflict, 8 followup)
-        "min_retrieval_hit": 0.92,                # 92% (48/52)
-        "min_correctness": 0.65,                  # 65% (34/52)
-        "max_false_abstention": 0.15,             # 13% (7/52)
+    # all 111 items. Measured on the items that existed before issue 12 added 47 (near misses,
+    # disagreements, adversarial): the kinds those changed (unanswerable, conflict, adversarial) and the
+    # overall answer rates get their thresholds from the first full run of the new set.
+    "full": {
+        "min_retrieval_hit": 0.87,                # 88% (59/67): retrieval does not depend on the model
         "min_citation_precision": 0.95,           # 98%
         "min_citation_recall": 0.95,              # 97%
         "min_language_match": 0.95,               # 100%
-        "max_total": 60.0,                        # p95 10 s
+        "max_total": 60.0,                        # p95 10 s when idle
         "fact.min_correctness": 0.80,             # 83% (20/24)
         "english.min_correctness": 0.60,          # 67% (8/12)
         "english.min_language_match": 0.95,       # 100%
-        "unanswerable.min_abstention_accuracy": 0.60,  # 67% (8/12)
-        "conflict.min_conflict_surfaced": 0.35,   # 38% (3/8)
         "followup.min_correctness": 0.45,         # 50% (4/8)
     },
-    "retrieval": {  # --retrieval-only --full: follow-ups searched with the last user turn + the question
-        "min_retrieval_hit": 0.90,                # 92%
+    # --retrieval-only: follow-ups are searched with the last user turn + the question
+    "retrieval": {
+        "min_retrieval_hit": 0.87,                # 88% (59/67)
+        "fact.min_retrieval_hit": 0.95,           # 100% (24/24)
+        "english.min_retrieval_hit": 0.90,        # 92% (11/12)
+        "conflict.min_retrieval_hit": 0.80,       # 84% (16/19)
+        "followup.min_retrieval_hit": 0.70,       # 75% (6/8)
+        "adversarial.min_retrieval_hit": 0.45,    # 50% (2/4 answerable other-language questions)
     },
 }
 
