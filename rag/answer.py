@@ -9,14 +9,16 @@ import re
 import time
 from typing import Callable, Iterator
 
-from .cite import Verifier, claims, disagreements, split_answer
+from .cite import FigureAt, Verifier, claims, disagreements, rival_figures, split_answer
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM
-from .prompt import ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction
+from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction,
+                     translate_messages)
+from .retrieve import fuse
 from .render import ABSTAIN, text as render_text
-from .text import detect_language, numbers, same_number
-from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence
+from .text import detect_language, fold, numbers, same_number
+from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence, Span
 
 Search = Callable[[str, int | None], list[Passage]]  # (query, k) -> passages, best first
 
@@ -58,6 +60,23 @@ class Answerer:
             return f"{last_user} {question}".strip()
         return text
 
+    def in_french(self, question: str) -> str:
+        """The question in the corpus's language, for retrieval: the multilingual embedder matches an
+        English or German question to French text far less well than a French one (and BM25 not at
+        all). The original question still goes to the model, which answers in its language."""
+        text = "".join(self.llm.stream(translate_messages(question), max_tokens=64)).strip()
+        text = text.splitlines()[0].strip().strip('"«» ') if text else ""
+        return text if 0 < len(text) <= 3 * len(question) + 50 else question
+
+    def retrieve(self, queries: list[str], k: int | None) -> list[Passage]:
+        """Passages for one or more wordings of the question, fused by reciprocal rank."""
+        if len(queries) == 1:
+            return self.search(queries[0], k)
+        found = [self.search(q, k) for q in queries]
+        by_id = {p.chunk_id: p for passages in found for p in passages}
+        ranked = fuse([[(p.chunk_id, p.score) for p in passages] for passages in found])
+        return [by_id[chunk_id] for chunk_id, _ in ranked[: len(found[0])]]
+
     def stream(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Iterator:
         """Yields text pieces as they are generated, then the final Answer."""
         started = time.perf_counter()
@@ -66,15 +85,18 @@ class Answerer:
         history = [m for m in (history or []) if m.get("content")]
         language = detect_language(question)
         standalone = self.condense(question, history)
+        queries = [standalone]
+        if language != "fr" and _has_words(question):
+            queries.insert(0, self.in_french(standalone))
         clock.lap("condense")
-        passages = self.search(standalone, k)
+        passages = self.retrieve(queries, k)
         clock.lap("retrieval")
         answer = Answer(question=question, text="", passages=passages, language=language,
                         standalone_question=standalone, timings=clock.timings)
-        if not passages:
+        if not passages or not _has_words(question):  # "🤔🔥🚀" asks nothing the documents could answer
             yield from _abstain(answer, clock)
             return
-        parts = excerpts(standalone, passages, self.scorer, budget=self.settings.excerpt_chars)
+        parts = excerpts(queries[0], passages, self.scorer, budget=self.settings.excerpt_chars)
         messages = answer_messages(standalone, language, parts)
         clock.lap("excerpts")
         raw, shown = "", 0
@@ -88,9 +110,9 @@ class Answerer:
             shown = len(raw)
         clock.mark("first_token")
         clock.lap("generation", since="first_token")
-        verifier = Verifier(standalone, parts, self.scorer)
+        verifier = Verifier(" ".join(dict.fromkeys([standalone, *queries])), parts, self.scorer)
         drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
-        sentences = verifier.check(drafts) if drafts else []
+        sentences = _unique(verifier.check(drafts)) if drafts else []
         answer.removed_citations = verifier.removed
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
@@ -101,7 +123,7 @@ class Answerer:
             yield from _abstain(answer, clock)
             return
         answer.sentences = sentences
-        answer.conflicts = _conflicts(sentences, verifier, standalone, parts)
+        answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer)
         answer.citations = verifier.citations
         answer.text = render_text(answer)
         clock.lap("verify")
@@ -136,6 +158,21 @@ class _Clock:
         self.timings["total"] = time.perf_counter() - self.started
 
 
+def _has_words(text: str) -> bool:
+    return bool(re.search(r"[^\W\d_]{2,}", text))
+
+
+def _unique(sentences: list[Sentence]) -> list[Sentence]:
+    """A small model sometimes says the same sentence twice: keep the first."""
+    seen, out = set(), []
+    for s in sentences:
+        key = fold(s.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
 def _no_answer(raw: str, sentences: list[Sentence], question: str) -> bool:
     """Abstain when no sentence is supported by the passages (the model answered from its own
     knowledge), or when the model said the documents don't say and cited nothing that holds. A sentence
@@ -146,19 +183,40 @@ def _no_answer(raw: str, sentences: list[Sentence], question: str) -> bool:
     return not answers or (bool(_ABSTAIN_PHRASES.search(raw)) and not any(s.citations for s in answers))
 
 
-def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt]) -> list[Disagreement]:
-    """The disagreements among the passages on a figure the answer states, each figure cited."""
-    said = [n for s in sentences for n in numbers(s.text)]
-    out = []
+def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt],
+               scorer: SentenceScorer) -> list[Disagreement]:
+    """Where the sources give different figures for what the answer states, every figure with its
+    own citation, built in code (a small model gives one figure and drops the others). Two ways to
+    see it: the sentences that bear most on the question disagree (disagreements), or another source
+    makes the cited claim with another figure (rival_figures)."""
+    said = [n for s in sentences if s.supported for n in numbers(s.text)]
+    groups: dict[str, list[FigureAt]] = {}
     for quantity, found in disagreements(question, parts):
-        if not any(same_number(f.number, n) for f in found for n in said):
-            continue
-        figures = [
-            Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,
-                   verifier.cite(f.excerpt.n, f.span.text, [f.number]))
-            for f in found
-        ]
-        out.append(Disagreement(quantity, figures))
+        if any(same_number(f.number, n) for f in found for n in said):
+            groups.setdefault(quantity, []).extend(found)
+    by_n = {c.n: c for c in verifier.citations}
+    excerpt_of = {e.n: e for e in parts}
+    for sentence in (s for s in sentences if s.supported):
+        mine = numbers(sentence.text)
+        for n in sentence.citations:
+            c = by_n[n]
+            span = Span(c.start, c.end, c.text)
+            stated = [f for f in numbers(c.text) if any(same_number(f, m) for m in mine)]
+            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, parts, scorer):
+                own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated]
+                groups.setdefault(quantity, []).extend(own + rivals)
+    out = []
+    for quantity, found in groups.items():
+        distinct: list[FigureAt] = []
+        for f in found:
+            if not any(same_number(f.number, g.number) for g in distinct):
+                distinct.append(f)
+        if len(distinct) >= 2 and len({f.excerpt.passage.source for f in distinct}) >= 2:
+            out.append(Disagreement(quantity, [
+                Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,
+                       verifier.cite(f.excerpt.n, f.span.text, [f.number]))
+                for f in distinct
+            ]))
     return out
 
 

@@ -85,16 +85,29 @@ def cmd_search(args) -> int:
     return 0
 
 
-def cmd_ask(args) -> int:
-    bot = _open(args)
-    answer = None
-    for piece in bot.stream(args.question, k=args.k):
+def _answer(bot, question: str, history: list[dict], k: int | None):
+    """Stream the model's draft to stderr, marked as a draft (greyed on a terminal), then return the
+    verified Answer: stdout only ever carries checked text."""
+    err = sys.stderr
+    dim, reset = ("\033[2m", "\033[0m") if err.isatty() else ("", "")
+    answer, drafting = None, False
+    for piece in bot.stream(question, history=history, k=k):
         if isinstance(piece, str):
-            print(piece, end="", flush=True)
+            if not drafting:
+                err.write(f"{dim}(draft, being checked) ")
+                drafting = True
+            err.write(piece)
+            err.flush()
         else:
             answer = piece
-    print()
-    terminal(answer, sys.stdout)
+    if drafting:
+        err.write(f"{reset}\n")
+    return answer
+
+
+def cmd_ask(args) -> int:
+    bot = _open(args)
+    terminal(_answer(bot, args.question, [], args.k), sys.stdout)
     return 0
 
 
@@ -113,17 +126,11 @@ def cmd_chat(args) -> int:
         if question == "/new":
             history = []
             continue
-        answer = None
         try:
-            for piece in bot.stream(question, history=history, k=args.k):
-                if isinstance(piece, str):
-                    print(piece, end="", flush=True)
-                else:
-                    answer = piece
+            answer = _answer(bot, question, history, args.k)
         except RagError as exc:
             print(f"error: {exc}")
             continue
-        print()
         terminal(answer, sys.stdout)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
 

@@ -6,8 +6,10 @@ from typing import TextIO
 
 from .types import Answer, Disagreement, Sentence
 
-ABSTAIN = {"fr": "Les documents ne le disent pas.", "en": "The documents don't say."}
-DISAGREE = {"fr": "Les sources divergent :", "en": "The sources disagree:"}
+ABSTAIN = {"fr": "Les documents ne le disent pas.", "en": "The documents don't say.",
+           "de": "Die Dokumente sagen es nicht.", "es": "Los documentos no lo dicen."}
+DISAGREE = {"fr": "Les sources divergent :", "en": "The sources disagree:",
+            "de": "Die Quellen widersprechen sich:", "es": "Las fuentes no coinciden:"}
 
 
 def sentence(s: Sentence) -> str:
@@ -33,21 +35,23 @@ def disagreement(d: Disagreement, language: str) -> str:
 
 
 def text(answer: Answer) -> str:
-    """Answer.text: the sentences with their markers, then one note per disagreement."""
+    """Answer.text: the supported sentences with their markers, then one note per disagreement (the
+    sentences that failed the check stay on Answer.sentences, marked, but are not the answer)."""
     if answer.abstained:
         return ABSTAIN.get(answer.language, ABSTAIN["en"])
-    return " ".join([sentence(s) for s in answer.sentences] + [disagreement(d, answer.language) for d in answer.conflicts])
+    kept = [sentence(s) for s in answer.sentences if s.supported]
+    return " ".join(kept + [disagreement(d, answer.language) for d in answer.conflicts])
 
 
 def terminal(answer: Answer, out: TextIO) -> None:
-    """What `rag ask` / `rag chat` print after the streamed text: verdicts, sources, timings."""
-    if answer.text and not answer.abstained:
-        out.write(f"\n{answer.text}\n")
+    """What `rag ask` / `rag chat` print: the verified answer, what was left out and why, the sources
+    and the timings (the draft streamed before it went to stderr)."""
+    out.write(f"\n{answer.text}\n")
     if answer.abstained:
         out.write("(abstained: the retrieved passages do not answer this)\n")
     for s in answer.sentences:
         if not s.supported and not answer.abstained:
-            out.write(f"  ! unsupported: {s.text} ({s.reason})\n")
+            out.write(f"  ! left out, not supported by the sources: {s.text} ({s.reason})\n")
     if answer.citations:
         out.write("\nSources:\n")
     for c in answer.citations:

@@ -49,14 +49,27 @@ _FR = set("le la les des du un une est sont que qui quel quelle quels quelles co
           "et en dans pour sur avec ce cette ces il elle ils a-t-il a-t-elle selon quoi leur au aux pas ne".split())
 _EN = set("the is are was were what who whom which how why where when of and in to did does do much many "
           "for with this that these by on it its according from has have".split())
+# German and Spanish questions are answered in their language (the model handles both)
+_DE = set("der die das den dem des ein eine einen ist sind war wer was wie wann wo warum welche welcher "
+          "und oder nicht mit von für auf hat haben wird viel viele laut nach".split())
+_ES = set("el los las del una uno unos es son fue quién quien qué cuál cuánto cuántos cuántas cómo dónde "
+          "por para con sobre según tiene hay y lo".split())
+LANGUAGES = ("fr", "en", "de", "es")
 
 
 def detect_language(text: str) -> str:
-    """'fr' or 'en' by function words; French when unsure (the default corpus language)."""
-    words = re.findall(r"[a-zA-Zàâäéèêëîïôöùûüç'-]+", text.lower())
-    fr = sum(w in _FR for w in words) + 2 * bool(re.search(r"[éèêàùç]", text.lower()))
-    en = sum(w in _EN for w in words)
-    return "en" if en > fr else "fr"
+    """'fr', 'en', 'de' or 'es' by function words and letters; French when unsure (the default
+    corpus language)."""
+    lower = text.lower()
+    words = re.findall(r"[a-zäöüßàâéèêëîïôùûçñáíóú'-]+", lower)
+    score = {
+        "fr": sum(w in _FR for w in words) + 2 * bool(re.search(r"[éèêàùç]", lower)),
+        "en": sum(w in _EN for w in words),
+        "de": sum(w in _DE for w in words) + 2 * bool(re.search(r"[äöüß]", lower)),
+        "es": sum(w in _ES for w in words) + 3 * bool(re.search(r"[ñ¿¡]", lower)),  # é is Spanish too
+    }
+    best = max(LANGUAGES, key=lambda lang: score[lang])  # ties go to the earlier language: French first
+    return best if score[best] > 0 else "fr"
 
 
 # ---- words -----------------------------------------------------------------------------------

@@ -75,9 +75,14 @@ def link_citations_html(text: str, turn: int, known: Iterable[int]) -> str:
     return _linked(text, turn, known, escape)
 
 
+DRAFT_LABEL = "Brouillon — vérification dans les sources…"
+
+
 def streaming_message(text: str) -> str:
-    """The answer while it is being generated: escaped, with a cursor."""
-    return escape_md(text.strip()) + ' <span class="cursor">▍</span>'
+    """The model's draft while it is being generated: labelled as a draft and greyed, never shown as
+    the answer; the verified answer replaces it (only checked sentences survive)."""
+    return (f'<span class="draft-label">{escape_md(DRAFT_LABEL)}</span> '
+            f'<span class="draft">{escape_md(text.strip())}</span> <span class="cursor">▍</span>')
 
 
 def waiting_message(text: str) -> str:
@@ -98,17 +103,8 @@ def answer_message(answer, turn: int) -> str:
         )
     if not answer.sentences:
         return link_citations(answer.text, turn, known)
-    parts = []
-    for s in answer.sentences:
-        body = link_citations(answer_render.sentence(s), turn, known)
-        if not s.supported:
-            reason = escape_md(s.reason or "non vérifiée dans les sources")
-            parts.append(
-                f'<span class="unsupported" title="Phrase non vérifiée">⚠️ {body} '
-                f'<span class="reason">(non vérifiée : {reason})</span></span>'
-            )
-        else:
-            parts.append(body)
+    # only checked sentences are the answer; the ones that failed are listed in the sources panel
+    parts = [link_citations(answer_render.sentence(s), turn, known) for s in answer.sentences if s.supported]
     for d in answer.conflicts:
         note = link_citations(answer_render.disagreement(d, answer.language), turn, known)
         parts.append(f'<span class="conflict-note">⚖️ {note}</span>')
@@ -175,9 +171,9 @@ def sources_panel(answer, turn: int, document_text: Callable[[str], str]) -> str
             for s in unsupported
         )
         boxes.append(
-            '<div class="box warning"><div class="box-title">⚠️ Phrases non vérifiées</div>'
-            f"<ul>{items}</ul><div class=\"box-hint\">Ces phrases ne sont pas confirmées par les passages "
-            "cités : ne vous y fiez pas sans vérifier.</div></div>"
+            '<div class="box warning"><div class="box-title">⚠️ Phrases écartées de la réponse</div>'
+            f"<ul>{items}</ul><div class=\"box-hint\">Le modèle les a écrites, mais les passages cités ne "
+            "les confirment pas : elles ne font pas partie de la réponse.</div></div>"
         )
     if answer.abstained:
         boxes.append(
