@@ -246,8 +246,16 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
     for (excerpt, other), score in zip(candidates, similar):
         if score < SAME_CLAIM:
             continue
-        for m in numbers(other.text):
-            key = _quantity(m, other.text)
-            if key in wanted and not same_number(m, wanted[key]):
+        theirs = [m for m in numbers(other.text) if not is_trivial(m)]
+        for key, figure in wanted.items():
+            m = _counterpart([m for m in theirs if m.unit == figure.unit])
+            if m is not None and _quantity(m, other.text) == key and not same_number(m, figure):
                 groups.setdefault(key, []).append(FigureAt(m, excerpt, other))
     return list(groups.items())
+
+
+def _counterpart(options: list[Number]) -> Number | None:
+    """The figure another sentence gives for the same thing: its only figure of that unit. A sentence
+    with several ("ChatGPT uses 16 000 chips, the Chinese model only 2 000") is no evidence: which of
+    them matches is a guess, and a wrong guess would put a false disagreement in the answer."""
+    return options[0] if len(options) == 1 else None

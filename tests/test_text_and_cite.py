@@ -66,7 +66,10 @@ def test_sentence_spans_are_exact_offsets():
 @pytest.mark.parametrize(
     "question, language",
     [("How much did Nvidia lose in one day?", "en"), ("Combien Nvidia a-t-elle perdu ?", "fr"),
-     ("Et combien d'emplois ?", "fr"), ("Who founded DeepSeek?", "en"), ("Qui a fondé DeepSeek ?", "fr")],
+     ("Et combien d'emplois ?", "fr"), ("Who founded DeepSeek?", "en"), ("Qui a fondé DeepSeek ?", "fr"),
+     ("Wer hat DeepSeek gegründet und wann?", "de"), ("Wie viel Arbeitsspeicher braucht das Modell R1?", "de"),
+     ("¿Qué tiempo hará mañana en Madrid?", "es"), ("¿Cuántos chips de Nvidia utiliza ChatGPT?", "es"),
+     ("🤔🔥🚀", "fr"), ("Le café est-il prêt ?", "fr")],
 )
 def test_question_language(question, language):
     assert detect_language(question) == language

@@ -1,0 +1,56 @@
+"""What the answer keeps and what it says about disagreeing sources: the real embedder, no LLM."""
+import pytest
+
+from rag import render
+from rag.cite import Verifier, rival_figures, split_answer
+from rag.prompt import SentenceScorer, usable_spans
+from rag.text import numbers
+from rag.types import Answer, Excerpt, Passage, Sentence, Span
+
+LOSS_A = "Lundi, Nvidia a perdu 465 milliards de dollars de capitalisation boursière en une seule séance."
+LOSS_B = "En une seule séance lundi, Nvidia a vu fondre sa capitalisation boursière de 589 milliards de dollars."
+NASDAQ = "Le Nasdaq Composite a reculé de 3,5 % à l'ouverture, selon les chiffres de la bourse de New York."
+CHIPS = "Là où ChatGPT utilise plus de 16 000 puces, le modèle chinois n'en aurait utilisé que 2 000."
+
+
+def _parts(*texts_by_source):
+    parts = []
+    for n, (source, text) in enumerate(texts_by_source, 1):
+        passage = Passage(source, source.upper(), 0, len(text), text, 1.0, f"c{n}")
+        spans = usable_spans(passage)
+        parts.append(Excerpt(n, passage, spans, [1.0] * len(spans)))
+    return parts
+
+
+@pytest.fixture(scope="module")
+def scorer(embedder):
+    return SentenceScorer(embedder)
+
+
+def test_another_source_stating_the_same_claim_with_another_figure_is_a_rival(scorer):
+    parts = _parts(("a.txt", LOSS_A), ("b.txt", LOSS_B + " " + NASDAQ), ("c.txt", CHIPS))
+    verifier = Verifier("Combien Nvidia a-t-elle perdu ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    rivals = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer)
+    found = {f.number.text for _, group in rivals for f in group}
+    assert found == {"589 milliards"}  # not the Nasdaq's 3,5 %, not a count of chips
+
+
+def test_a_figure_of_another_thing_is_no_rival(scorer):
+    parts = _parts(("c.txt", "DeepSeek aurait utilisé 10 000 puces Nvidia pour entraîner son modèle."), ("d.txt", CHIPS))
+    verifier = Verifier("Combien de puces ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    rivals = rival_figures(cited, "c.txt", numbers(cited.text), verifier.spans, parts, scorer)
+    assert rivals == []  # the sentence also gives ChatGPT's 16 000: which figure matches would be a guess
+
+
+def test_the_answer_text_is_made_of_supported_sentences_only():
+    answer = Answer("q", "", sentences=[Sentence("Nvidia a perdu 17 %.", [1]),
+                                        Sentence("Le Nasdaq a perdu 17 %.", [1], False, "wrong")])
+    assert render.text(answer) == "Nvidia a perdu 17 % [1]."
+
+
+def test_sentences_about_the_excerpts_are_not_answers(scorer):
+    parts = _parts(("a.txt", LOSS_A))
+    [checked] = Verifier("Combien ?", parts, scorer).check(split_answer("This information is found in excerpt [1]."))
+    assert not checked.supported and "excerpts" in checked.reason
