@@ -85,7 +85,9 @@ def test_answer_message_escapes_html_and_markdown_and_links_citations():
     assert "![" not in message and "\\!\\[pixel\\]" in message  # no Markdown image (no request to evil.example)
     assert "**" not in message
     assert message.count('<a class="cite" href="#src-2-1"') == 1
-    assert '<span class="unsupported"' in message and "999 not in \\[1\\]" in message
+    assert "999" not in message  # a sentence that failed the check is not part of the answer...
+    panel = render.sources_panel(answer, 2, lambda s: DOC)
+    assert "Phrases écartées" in panel and "999 not in [1]" in panel  # ...it is listed, with why
     assert "12.3 s" in message
 
 
