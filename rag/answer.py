@@ -69,9 +69,7 @@ class Answerer:
         return text if 0 < len(text) <= 3 * len(question) + 50 else question
 
     def retrieve(self, queries: list[str], k: int | None) -> list[Passage]:
-        """Passages for one or more wordings of the question, fused by reciprocal rank."""
-        if len(queries) == 1:
-            return self.search(queries[0], k)
+        """Passages for several wordings of the question, fused by reciprocal rank."""
         found = [self.search(q, k) for q in queries]
         by_id = {p.chunk_id: p for passages in found for p in passages}
         ranked = fuse([[(p.chunk_id, p.score) for p in passages] for passages in found])
@@ -85,11 +83,12 @@ class Answerer:
         history = [m for m in (history or []) if m.get("content")]
         language = detect_language(question)
         standalone = self.condense(question, history)
-        queries = [standalone]
-        if language != "fr" and _has_words(question):
-            queries.insert(0, self.in_french(standalone))
         clock.lap("condense")
-        passages = self.retrieve(queries, k)
+        queries = [standalone]
+        passages = self.search(standalone, k)
+        if passages and language != "fr" and _has_words(question):
+            queries.insert(0, self.in_french(standalone))
+            passages = self.retrieve(queries, k)
         clock.lap("retrieval")
         answer = Answer(question=question, text="", passages=passages, language=language,
                         standalone_question=standalone, timings=clock.timings)

@@ -24,7 +24,7 @@ from eval import metrics
 from eval.run import THRESHOLDS, evaluate, load_items
 from rag.answer import Answerer
 from rag.cite import Verifier
-from rag.prompt import CONDENSE
+from rag.prompt import CONDENSE, TRANSLATE
 from rag.testing import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +41,8 @@ def oracle(items: list[dict]):
     def reply(messages: list[dict]) -> str:
         if messages[0]["content"] == CONDENSE:
             return ""  # no rewrite: the pipeline falls back on the last user turn + the follow-up
+        if messages[0]["content"] == TRANSLATE:
+            return ""  # no translation: the question is searched as it is
         prompt = messages[-1]["content"]
         question = prompt.split("\nQuestion: ", 1)[1].split("\n", 1)[0]
         item = next(i for i in items if i["question"] in question)
@@ -94,7 +96,7 @@ BREAKS = {
     "citations": (_cite_the_next_sentence, "citation_precision"),
     "abstention": (lambda mp: mp.setattr(rag.answer, "_no_answer", lambda raw, sentences, question: False),
                    "unanswerable abstention_accuracy"),
-    "conflict notes": (lambda mp: mp.setattr(rag.answer, "disagreements", lambda question, parts: []),
+    "conflict notes": (lambda mp: mp.setattr(rag.answer, "_conflicts", lambda *args: []),
                        "conflict conflict_surfaced"),
     "language": (lambda mp: mp.setattr(rag.answer, "detect_language", lambda text: "fr"),
                  "english language_match"),
