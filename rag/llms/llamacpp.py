@@ -12,13 +12,19 @@ from . import Messages
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
 # faster on CPU at the same decoding speed (measured here)
 LLAMA_OPTIONS = {"n_batch": 512, "flash_attn": True}
+# next_token_probs reads a second, small context on the same GGUF: the weights are mmap'd, so they are
+# shared, and its KV cache (~60 MB) keeps the checks' fixed prefix while the first context answers
+CHECK_CONTEXT = 2048
 
 
 class LlamaCppLLM:
     """One model per process; llama.cpp reuses the KV cache of the longest common prompt prefix,
     so the fixed system prompt is evaluated once and reused by later questions."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int, name: str | None = None) -> None:
+    def __init__(self, path: Path, n_ctx: int, n_threads: int, name: str | None = None,
+                 check_ctx: int | None = CHECK_CONTEXT) -> None:
+        """check_ctx: size of the separate context that next_token_probs reads; None reads them from
+        the answering context (whose cached prefix then goes back and forth between prompts)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -30,8 +36,10 @@ class LlamaCppLLM:
                                 **LLAMA_OPTIONS)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {str(path)!r}: {exc}") from None
-        self._lock = threading.Lock()  # a llama.cpp context serves one generation at a time
+        self._lock = threading.Lock()  # one model call at a time, whichever context it uses
         self.id = name or path.name
+        self._path, self._threads, self._check_ctx = path, n_threads, check_ctx
+        self._reader = None  # NextTokenReader, made on first use
 
     def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
         with self._lock:
@@ -45,8 +53,22 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
 
-    def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float] | None:
-        return None  # the meaning-level check (issue 12) fills this in
+    def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float]:
+        with self._lock:
+            if self._reader is None:
+                from .next_token import NextTokenReader
+
+                self._reader = NextTokenReader(self._check_context() if self._check_ctx else self._llama)
+            return self._reader.probs(messages, options)
+
+    def _check_context(self):
+        from llama_cpp import Llama
+
+        try:
+            return Llama(model_path=str(self._path), n_ctx=self._check_ctx, n_threads=self._threads, verbose=False,
+                         **LLAMA_OPTIONS)
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp could not open a check context on {str(self._path)!r}: {exc}") from None
 
 
 def load_packaged(_: str, settings: Settings) -> LlamaCppLLM:
