@@ -16,6 +16,7 @@ from .llms import LLM
 from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction,
                      translate_messages)
 from .retrieve import fuse
+from .support import SupportCheck
 from .render import ABSTAIN, text as render_text
 from .text import detect_language, fold, numbers, same_number
 from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence, Span
@@ -42,11 +43,13 @@ def clean_question(question: str, limit: int) -> str:
 
 
 class Answerer:
-    def __init__(self, search: Search, llm: LLM, scorer: SentenceScorer, settings: Settings) -> None:
+    def __init__(self, search: Search, llm: LLM, scorer: SentenceScorer, settings: Settings,
+                 check: SupportCheck | None = None) -> None:
         self.search = search
         self.llm = llm
         self.scorer = scorer
         self.settings = settings
+        self.check = check  # the meaning-level check of each (sentence, cited span); None: lexical only
 
     def condense(self, question: str, history: list[dict]) -> str:
         """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
@@ -113,21 +116,36 @@ class Answerer:
         drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
         sentences = _unique(verifier.check(drafts)) if drafts else []
         answer.removed_citations = verifier.removed
+        clock.lap("verify")
+        if self.check is not None:
+            self._check_meaning(standalone, sentences, verifier)
+            clock.lap("meaning_check")
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
         takeover = is_instruction(question)
         if _no_answer(raw, sentences, standalone) or (takeover and not all(s.supported for s in sentences)):
             answer.sentences = sentences  # kept for the record: what the model tried to say
-            clock.lap("verify")
             yield from _abstain(answer, clock)
             return
         answer.sentences = sentences
         answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer)
         answer.citations = verifier.citations
         answer.text = render_text(answer)
-        clock.lap("verify")
+        clock.lap("conflicts")
         clock.total()
         yield answer
+
+    def _check_meaning(self, question: str, sentences: list[Sentence], verifier: Verifier) -> None:
+        """A sentence that passed the lexical rule is asked to the model once: does the span it cites
+        say it? (a figure given to the wrong thing, an attribute filled in, a poem). One that fails is
+        marked unsupported: kept on the Answer for the record, never shown as the answer."""
+        spans = {c.n: c.text for c in verifier.citations}
+        for s in sentences:
+            if not s.supported or not s.citations:
+                continue
+            verdict = self.check.verdict(question, s.text, " … ".join(spans[n] for n in s.citations))
+            if not verdict.supported:
+                s.supported, s.reason = False, verdict.reason
 
     def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
         result = None

@@ -19,6 +19,7 @@ from .llms import LLM, load_llm
 from .prompt import SentenceScorer
 from .retrieve import Mode, Retriever
 from .stores import Index, open_store
+from .support import THRESHOLD, SupportCheck
 from .types import Answer, Passage
 
 log = logging.getLogger("rag")
@@ -121,7 +122,10 @@ class Bot:
     def answerer(self) -> Answerer:
         with self._lock:
             if self._answerer is None:
-                self._answerer = Answerer(self.search, _LazyLLM(self), self.scorer, self.settings)
+                llm = _LazyLLM(self)
+                threshold = THRESHOLD if self.settings.support_threshold is None else self.settings.support_threshold
+                check = SupportCheck(llm, threshold) if threshold > 0 else None
+                self._answerer = Answerer(self.search, llm, self.scorer, self.settings, check)
             return self._answerer
 
     def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:

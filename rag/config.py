@@ -82,6 +82,10 @@ class Settings:
     )
     max_file_mb: float = field(default_factory=lambda: env_number("RAG_MAX_FILE_MB", 50.0, float))
     max_question_chars: int = field(default_factory=lambda: env_number("RAG_MAX_QUESTION_CHARS", 4000))
+    # the meaning-level check of each answer sentence (rag/support.py): below this P(supported) a
+    # sentence is dropped from the answer; 0 turns the check off (lexical rule only, one model call
+    # less per sentence). Unset: rag.support.THRESHOLD, calibrated on eval/support.jsonl's dev split.
+    support_threshold: float | None = field(default_factory=lambda: env_number("RAG_SUPPORT_THRESHOLD", None, float))
     # index files that symbolic links in the corpus lead to outside of it (off: they are skipped)
     follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
     embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4)))
@@ -104,6 +108,8 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value < minimum:
                 raise ConfigError(f"{name} (RAG_{name.upper()}) must be a number of at least {minimum}, not {value!r}")
+        if self.support_threshold is not None and not 0 <= self.support_threshold < 1:
+            raise ConfigError(f"support_threshold (RAG_SUPPORT_THRESHOLD) must be in [0, 1), not {self.support_threshold!r}")
         if self.chunk_overlap >= self.chunk_size:
             raise ConfigError(f"chunk_overlap (RAG_CHUNK_OVERLAP={self.chunk_overlap}) must be smaller than "
                               f"chunk_size (RAG_CHUNK_SIZE={self.chunk_size})")

@@ -283,3 +283,29 @@ def test_without_history_the_question_is_searched_as_asked():
     _, answer = run(desk, "Combien d'emplois Stargate vise-t-il ?", [{"role": "user", "content": ""}])
     assert desk.queries == ["Combien d'emplois Stargate vise-t-il ?"] and len(llm.calls) == 1
     assert answer.standalone_question == "Combien d'emplois Stargate vise-t-il ?"
+
+
+# ---- the meaning check -----------------------------------------------------------------------------
+def _judged(embedder, reply: str, verdicts: list[float]):
+    """A Desk whose model writes `reply`, then judges each checked sentence with the next P(OUI)."""
+    from rag.support import PROMPT, SupportCheck
+
+    pending = list(verdicts)
+    llm = FakeLLM([reply], probabilities=lambda messages: (lambda p: {PROMPT.yes: p, PROMPT.no: 1 - p})(pending.pop(0)))
+    desk = Desk([FOUNDER, NVIDIA_465], llm, embedder)
+    desk.check = SupportCheck(llm)
+    return desk
+
+
+def test_a_sentence_the_meaning_check_rejects_is_left_out_of_the_answer(embedder):
+    reply = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. Les marchés boursiers mondiaux ont perdu 1 000 milliards lundi [2]."
+    _, answer = run(_judged(embedder, reply, [0.95, 0.05]), "Qui a fondé DeepSeek ?")
+    assert not answer.abstained and [s.supported for s in answer.sentences] == [True, False]
+    assert "does not say it" in answer.sentences[1].reason and "1 000" not in answer.text
+    assert answer.text.startswith("DeepSeek a été fondée en 2023 par Liang Wenfeng")
+
+
+def test_when_the_meaning_check_rejects_every_sentence_the_bot_abstains(embedder):
+    _, answer = run(_judged(embedder, "Liang Wenfeng a 40 ans, fondateur de DeepSeek en 2023 [1].", [0.1]),
+                    "Quel âge a Liang Wenfeng ?")
+    assert answer.abstained and answer.text == ABSTAIN["fr"] and not answer.sentences[0].supported
