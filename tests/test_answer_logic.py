@@ -298,10 +298,10 @@ def _judged(embedder, reply: str, verdicts: list[float]):
 
 
 def test_a_sentence_the_meaning_check_rejects_is_left_out_of_the_answer(embedder):
-    reply = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. Les marchés boursiers mondiaux ont perdu 1 000 milliards lundi [2]."
+    reply = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. Liang Wenfeng a vendu DeepSeek en 2023 [1]."
     _, answer = run(_judged(embedder, reply, [0.95, 0.05]), "Qui a fondé DeepSeek ?")
     assert not answer.abstained and [s.supported for s in answer.sentences] == [True, False]
-    assert "does not say it" in answer.sentences[1].reason and "1 000" not in answer.text
+    assert "does not say it" in answer.sentences[1].reason and "vendu" not in answer.text
     assert answer.text.startswith("DeepSeek a été fondée en 2023 par Liang Wenfeng")
 
 
