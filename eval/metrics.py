@@ -377,10 +377,13 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """{"all": summarise(every row), "by_kind": {kind: summarise(rows of that kind)}}."""
+    """{"all": summarise(every row), "by_kind": {kind: …}, "by_split": {"dev": …, "test": …}}. The test
+    split is held back: prompts and thresholds are tuned on dev only, test is where they are judged."""
     present = [k for k in KINDS if any(r["kind"] == k for r in rows)]
     present += sorted({r["kind"] for r in rows} - set(present))
-    return {"all": summarise(rows), "by_kind": {k: summarise([r for r in rows if r["kind"] == k]) for k in present}}
+    splits = [s for s in ("dev", "test") if any(r.get("split") == s for r in rows)]
+    return {"all": summarise(rows), "by_kind": {k: summarise([r for r in rows if r["kind"] == k]) for k in present},
+            "by_split": {s: summarise([r for r in rows if r.get("split") == s]) for s in splits}}
 
 
 # ---- thresholds --------------------------------------------------------------------------------

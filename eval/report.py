@@ -55,13 +55,14 @@ def _sec(x) -> str:
 
 
 def table_rows(agg: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the summary table: one row per kind, then 'all'."""
+    """Header and rows of the summary table: one row per kind, then 'all', then one per split."""
     columns = list(COLUMNS)
     if "judge_precision" in agg["all"]:
         columns += JUDGE_COLUMNS
     header = ["kind"] + [title for _, title in columns] + ["first token p50/p95 s", "total mean/p50/p95 s"]
     rows = []
-    for kind, s in list(agg["by_kind"].items()) + [("all", agg["all"])]:
+    splits = [(f"split: {name}", summary) for name, summary in agg.get("by_split", {}).items()]
+    for kind, s in list(agg["by_kind"].items()) + [("all", agg["all"])] + splits:
         ft, tt = s["first_token"], s["total"]
         rows.append(
             [kind]

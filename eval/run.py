@@ -174,7 +174,8 @@ def answer_record(answer) -> dict:
 def run_item(bot, item: dict, checker, judge=None, retrieval_only: bool = False, k: int | None = None) -> dict:
     """One eval item -> {id, kind, lang, question, history, answers, answer: {...}, metrics: {...}}.
     An item whose run raises is a failed item that says why (metrics.crashed); the suite goes on."""
-    record = {key: item.get(key) for key in ("id", "kind", "lang", "question", "history", "sources", "answers", "answers_all")}
+    record = {key: item.get(key) for key in ("id", "kind", "split", "lang", "question", "history", "sources", "answers",
+                                             "answers_all")}
     started = time.perf_counter()
     try:
         if retrieval_only:
