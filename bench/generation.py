@@ -42,6 +42,9 @@ class TimedLLM:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # the rest of the LLM interface (next_token_probs), untimed
+
 
 class PromptRenderer:
     """Renders messages exactly as llama-cpp-python's create_chat_completion does for this GGUF
@@ -211,7 +214,7 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
     load_s = time.perf_counter() - t0
     llama = llm._llama
     probe = TimedLLM(llm)
-    bot._llm = probe
+    bot = rag.open(settings.corpus, index, llm=probe)  # the same index, answering through the probe
     renderer = PromptRenderer(llama)
     out = {"llm": llm.id, "open_seconds": open_s, "llm_load_seconds": load_s, "top_k": settings.top_k,
            "threads": settings.llm_threads, "context_window": settings.context_window,
