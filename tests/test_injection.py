@@ -86,6 +86,9 @@ class Recorder:
             yield piece
         self.calls.append((messages, out))
 
+    def __getattr__(self, name: str):
+        return getattr(self.llm, name)  # the rest of the LLM interface (the meaning check's probabilities)
+
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory):
