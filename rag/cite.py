@@ -36,6 +36,7 @@ _ALIASES = {name: group for group in _SAME_PLACE for name in group}
 
 
 # "This information is found in excerpt [2]." says nothing about the question: never an answer sentence
+# (one that also states a figure or a name, "the excerpt says Luc Besson's film…", is checked as usual)
 _ABOUT_THE_EXCERPTS = re.compile(r"\b(?:excerpts?|extraits?|passages? (?:cités?|fournis)|provided (?:text|passages?))\b",
                                  re.IGNORECASE)
 
@@ -119,9 +120,9 @@ class Verifier:
     def _check_one(self, draft: Draft) -> Sentence:
         valid = [n for n in draft.cited if n in self.spans]
         self.removed += len(draft.cited) - len(valid)
-        if _ABOUT_THE_EXCERPTS.search(draft.text):
-            return Sentence(draft.text, [], False, "talks about the excerpts, not about the question")
         nums, names = claims(draft.text, self.question)
+        if _ABOUT_THE_EXCERPTS.search(draft.text) and not (nums or names):
+            return Sentence(draft.text, [], False, "talks about the excerpts, not about the question")
         passages = {e.n: e.passage for e in self.parts if e.n in self.spans}
         # 1. the model's own citations, if they hold
         supporting = [n for n in valid if not missing_claims(nums, names, self.texts[n])]

@@ -52,5 +52,8 @@ def test_the_answer_text_is_made_of_supported_sentences_only():
 
 def test_sentences_about_the_excerpts_are_not_answers(scorer):
     parts = _parts(("a.txt", LOSS_A))
-    [checked] = Verifier("Combien ?", parts, scorer).check(split_answer("This information is found in excerpt [1]."))
-    assert not checked.supported and "excerpts" in checked.reason
+    verifier = Verifier("Combien ?", parts, scorer)
+    [meta, stated] = verifier.check(split_answer("This information is found in excerpt [1]. "
+                                                 "The excerpt states that Nvidia lost 465 billion dollars [1]."))
+    assert not meta.supported and "excerpts" in meta.reason
+    assert stated.supported  # a sentence that states something is checked as usual
