@@ -14,6 +14,7 @@ from .answer import Answerer
 from .config import Settings
 from .embedders import load_embedder
 from .errors import CorpusError, IndexCorrupt
+from .formats import section_at
 from .ingest import IngestReport, Progress, ingest
 from .llms import LLM, load_llm
 from .prompt import SentenceScorer
@@ -103,6 +104,12 @@ class Bot:
     def document_text(self, source: str) -> str:
         """The indexed text of one document (what passage offsets point into)."""
         return self.index.document_text(source)
+
+    def section_of(self, source: str, offset: int) -> str | None:
+        """Where in its document an offset lies: "p. 3", "slide 2", "Intro > Marché"; None for a
+        document without sections (plain text) or an offset before the first one."""
+        entry = self.index.manifest["files"].get(source, {})
+        return section_at(entry.get("sections", ()), offset)
 
     # -- retrieval ---------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:

@@ -10,8 +10,9 @@ from pathlib import Path
 from llama_index.core import Document
 
 from .errors import CorpusError
+from .formats import READERS, FormatError
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+SUPPORTED = frozenset(READERS)
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,8 @@ def file_hash(data: bytes) -> str:
 def read_document(path: Path, corpus: Path, max_bytes: int) -> tuple[Document, str]:
     """One file -> (Document, content hash). Raises BadFile with a specific reason.
 
-    The Document's metadata: source, title, and the encoding its text was read in ("utf-8" unless
-    the file is a legacy-encoded text file)."""
+    The Document's metadata: source, title, the encoding its text was read in ("utf-8" unless
+    the file is a legacy-encoded text file), and its sections as [offset, label] pairs (rag/formats.py)."""
     rel = path.relative_to(corpus).as_posix()
     try:
         size = path.stat().st_size
@@ -150,75 +151,12 @@ def read_document(path: Path, corpus: Path, max_bytes: int) -> tuple[Document, s
         data = path.read_bytes()
     except OSError as exc:
         raise unreadable(exc) from None
-    suffix = path.suffix.lower()
-    encoding = "utf-8"
-    if suffix == ".pdf":
-        text, title = _pdf_text(data)
-    else:
-        text, encoding = _decode(data)
-        if suffix in (".html", ".htm"):
-            text, title = _html_text(text)
-        else:
-            title = _first_line(text, markdown=suffix in (".md", ".markdown"))
-    if not text.strip():
+    try:
+        extracted = READERS[path.suffix.lower()](data)
+    except FormatError as exc:
+        raise BadFile(str(exc)) from None
+    if not extracted.text.strip():
         raise BadFile("empty (no text to index)")
-    title = title or Path(rel).stem
-    doc = Document(text=text, id_=rel, metadata={"source": rel, "title": title, "encoding": encoding})
-    return doc, file_hash(data)
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    """(text, encoding): UTF-8; else Windows-1252 (Latin-1's superset) when charset-normalizer finds
-    it plausible; else charset-normalizer's best guess. Its ranking alone cannot be trusted on French
-    text: it prefers mac_latin2 or cp1250, which turn "crème" into "crčme"."""
-    if b"\x00" in data[:8192]:
-        raise BadFile("binary content (NUL bytes) in a text file")
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError as exc:
-        not_utf8 = f"not valid UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start})"
-    from charset_normalizer import from_bytes
-
-    match = from_bytes(data, cp_isolation=["cp1252"]).best() or from_bytes(data).best()
-    if match is None:
-        raise BadFile(f"{not_utf8} and no other text encoding fits; re-save it as UTF-8")
-    return str(match), match.encoding
-
-
-def _first_line(text: str, markdown: bool) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if markdown:
-        for ln in lines:
-            if ln.startswith("#"):
-                return ln.lstrip("#").strip()[:160]
-    return lines[0][:160] if lines else ""
-
-
-def _html_text(html: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    heading = soup.find(["h1", "title"])
-    title = heading.get_text(" ", strip=True) if heading else ""
-    body = soup.body or soup
-    lines = [ln.strip() for ln in body.get_text("\n").splitlines()]
-    text = "\n".join(ln for ln in lines if ln)
-    return text, title[:160] or _first_line(text, markdown=False)
-
-
-def _pdf_text(data: bytes) -> tuple[str, str]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise BadFile(f"unreadable PDF ({exc})") from None
-    text = "\n\n".join(p for p in pages if p)
-    return text, str(meta_title).strip()[:160] or _first_line(text, markdown=False)
+    metadata = {"source": rel, "title": extracted.title or Path(rel).stem, "encoding": extracted.encoding,
+                "sections": [list(section) for section in extracted.sections]}
+    return Document(text=extracted.text, id_=rel, metadata=metadata), file_hash(data)

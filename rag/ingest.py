@@ -25,7 +25,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from .checkpoint import Checkpoint
 from .chunk import chunk_document, embed_input, make_splitter
 from .config import Settings
-from .documents import BadFile, Skipped, file_hash, list_files, read_document, unreadable
+from .documents import SUPPORTED, BadFile, Skipped, file_hash, list_files, read_document, unreadable
 from .embedders import Embedder, load_embedder
 from .errors import CorpusError, IndexCorrupt, IndexNotWritable, RagError
 from .stores import Index, Store, open_store
@@ -245,13 +245,15 @@ def _build(settings: Settings, embedder: Embedder, config: dict, store: Store, s
         vectors += [None] * len(doc_chunks)
         texts[rel] = doc.text
         file_entries[rel] = {"sha256": digest, "chunks": len(doc_chunks), "title": doc.metadata["title"]}
+        if doc.metadata["sections"]:
+            file_entries[rel]["sections"] = doc.metadata["sections"]
 
     if survey.up_to_date:  # the only changed files could not be read: their indexed versions stay
         return
     if not chunks:
         raise CorpusError(
             f"nothing to index in {str(settings.corpus)!r}: "
-            + ("no supported files (.txt, .md, .html, .pdf)" if not report.skipped else "every file was skipped")
+            + (f"no supported files ({', '.join(sorted(SUPPORTED))})" if not report.skipped else "every file was skipped")
             + ("\n" + report.summary() if report.skipped else "")
         )
     checkpoint = Checkpoint(_checkpoint_folder(store, settings), embedder.id, embedder.dim)

@@ -446,6 +446,7 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(tmp_path):
     (corpus / "gros.txt").write_text("Une phrase assez longue pour dépasser la limite. " * 40, encoding="utf-8")
     (corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
     (corpus / "lettre.docx").write_bytes(b"PK\x03\x04")
+    (corpus / "budget.xlsx").write_bytes(b"PK\x03\x04")
     (corpus / "casse.pdf").write_bytes(b"%PDF-1.4 truncated")
     (corpus / "guide.md").write_text(
         "Préambule sans dièse.\n\n# Guide du zorglub\n\nLe zorglub se range dans la boîte bleue.\n", encoding="utf-8"
@@ -460,13 +461,14 @@ def test_bad_files_are_skipped_with_a_reason_and_good_ones_indexed(tmp_path):
     bot = open_bot(corpus, tmp_path / "index", max_file_mb=0.001)  # 1000 bytes
     report = bot.last_report
     reasons = {s.source: s.reason for s in report.skipped}
-    assert set(reasons) == {"vide.txt", "blanc.txt", "binaire.txt", "charabia.txt", "gros.txt", "image.png", "lettre.docx", "casse.pdf"}
+    assert set(reasons) == {"vide.txt", "blanc.txt", "binaire.txt", "charabia.txt", "gros.txt", "image.png", "lettre.docx", "budget.xlsx", "casse.pdf"}
     assert "empty" in reasons["vide.txt"] and "empty" in reasons["blanc.txt"]
     assert "binary" in reasons["binaire.txt"]
     assert "not valid UTF-8" in reasons["charabia.txt"] and "no other text encoding fits" in reasons["charabia.txt"]
     assert "too large" in reasons["gros.txt"] and "RAG_MAX_FILE_MB" in reasons["gros.txt"]
     assert "unsupported" in reasons["image.png"] and ".png" in reasons["image.png"]
-    assert "unsupported" in reasons["lettre.docx"] and ".docx" in reasons["lettre.docx"]
+    assert "unsupported" in reasons["budget.xlsx"] and ".xlsx" in reasons["budget.xlsx"]
+    assert reasons["lettre.docx"].startswith("unreadable Word file")
     assert "PDF" in reasons["casse.pdf"]
     for source in reasons:
         assert f"skipped {source}: " in report.summary()

@@ -765,7 +765,7 @@ def test_any_failure_reading_or_chunking_one_file_skips_that_file_only(fresh, mo
     """Injected: the TimeoutError nltk raised on large files, from the chunker, for one file; a
     RecursionError from the HTML parser for another. Each costs its own file only, with the reason;
     the reason is remembered, so an unchanged corpus is not re-read, until the file changes."""
-    import rag.documents as documents
+    import rag.formats as formats
     import rag.ingest as ingest_module
 
     (fresh.corpus / "piege.txt").write_text(SMALL_NEW_TEXT, encoding="utf-8")
@@ -777,11 +777,11 @@ def test_any_failure_reading_or_chunking_one_file_skips_that_file_only(fresh, mo
             raise TimeoutError("regular-expression match exceeded its 5.0s time limit")
         return real_chunk(doc, splitter)
 
-    def html(text):
+    def html(data):
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(ingest_module, "chunk_document", chunk)
-    monkeypatch.setattr(documents, "_html_text", html)
+    monkeypatch.setitem(formats.READERS, ".html", html)
     report = ingest(fresh.settings)
     assert "TimeoutError: regular-expression match exceeded" in skipped_reason(report, "piege.txt")
     assert "RecursionError" in skipped_reason(report, "page.html")
