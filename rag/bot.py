@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -136,11 +137,17 @@ class Bot:
             return self._answerer
 
     def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
-        return self.answerer.ask(question, history, k)
+        return self._located(self.answerer.ask(question, history, k))
 
     def stream(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Iterator:
         """Text pieces while the answer is generated, then the final Answer."""
-        return self.answerer.stream(question, history, k)
+        pieces = self.answerer.stream(question, history, k)
+        return (self._located(p) if isinstance(p, Answer) else p for p in pieces)
+
+    def _located(self, answer: Answer) -> Answer:
+        """The answer with each citation's section (page, slide, heading path) filled in."""
+        answer.citations = [replace(c, section=self.section_of(c.source, c.start)) for c in answer.citations]
+        return answer
 
 
 class _LazyLLM:

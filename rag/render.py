@@ -56,7 +56,8 @@ def terminal(answer: Answer, out: TextIO) -> None:
         out.write("\nSources:\n")
     for c in answer.citations:
         quote = " ".join(c.text.split())
-        out.write(f"  [{c.n}] {c.source}:{c.start}-{c.end}  {c.title[:60]}\n      « {quote[:240]} »\n")
+        where = f", {c.section}" if c.section else ""
+        out.write(f"  [{c.n}] {c.source}{where}:{c.start}-{c.end}  {c.title[:60]}\n      « {quote[:240]} »\n")
     t = answer.timings
     out.write(f"\n(retrieval {t.get('retrieval', 0):.2f}s, first token {t.get('first_token', 0):.1f}s, "
               f"total {t.get('total', 0):.1f}s)\n")

@@ -69,6 +69,7 @@ class Citation:
     end: int
     text: str
     passage: int  # 1-based number of the retrieved passage the span lies in
+    section: str | None = None  # where in the document: "p. 3", "slide 2", "Intro > Marché" (Bot fills it)
 
 
 @dataclass

@@ -141,11 +141,12 @@ def source_entry(citation, document: str, turn: int) -> str:
     if cited != citation.text and citation.text:  # offsets do not match the text we have: show the cited text
         before, cited, after, cut_before, cut_after = "", citation.text, "", False, False
     title = citation.title or citation.source
+    section = f'<span class="src-section">{escape(citation.section)}</span> · ' if citation.section else ""
     return (
         f'<div class="src" id="{anchor(turn, citation.n)}">'
         f'<div class="src-head"><span class="src-n">[{citation.n}]</span> '
         f'<span class="src-title">{escape(title)}</span></div>'
-        f'<div class="src-file">{escape(citation.source)} · caractères {citation.start}–{citation.end}</div>'
+        f'<div class="src-file">{escape(citation.source)} · {section}caractères {citation.start}–{citation.end}</div>'
         f'<blockquote class="src-text">{"… " if cut_before else ""}{escape(_squash(before))}'
         f"<mark>{escape(_squash(cited))}</mark>"
         f'{escape(_squash(after))}{" …" if cut_after else ""}</blockquote>'
