@@ -179,3 +179,19 @@ def test_markdown_and_html_headings_are_sections():
     page = READERS[".html"]("<html><body><h1>Titre</h1><p>Intro.</p><h2>Marché</h2><p>Le marché.</p></body></html>".encode())
     assert page.text == "Titre\nIntro.\nMarché\nLe marché."
     assert page.sections == ((0, "Titre"), (page.text.index("Marché"), "Titre > Marché"))
+
+
+def test_a_cited_answer_says_which_page_in_rag_ask_and_the_sources_panel(bot):
+    from rag.render import terminal
+    from rag.testing import FakeLLM
+    from ui.render import sources_panel
+
+    reply = FakeLLM(["Le castor ingenieur construit un barrage de 40 metres [1]."])
+    asker = rag.open(bot.settings.corpus, bot.settings.index, update=False, llm=reply, **INDEX_SETTINGS)
+    answer = asker.ask("Quelle est la hauteur du barrage du castor ingenieur ?")
+    [citation] = answer.citations
+    assert (citation.source, citation.section) == ("rapport.pdf", "p. 2") and "40 metres" in citation.text
+    out = io.StringIO()
+    terminal(answer, out)
+    assert f"[1] rapport.pdf, p. 2:{citation.start}-{citation.end}" in out.getvalue()
+    assert '<span class="src-section">p. 2</span>' in sources_panel(answer, 1, asker.document_text)
