@@ -101,6 +101,9 @@ class Settings:
     port: int = field(default_factory=lambda: env_number("RAG_PORT", 7860))
     password: str = field(default_factory=lambda: _env("RAG_PASSWORD", ""), repr=False)  # never printed
     allow_open: bool = field(default_factory=lambda: _env("RAG_ALLOW_OPEN", "") == "1")
+    # adding and removing documents from the page: None (unset) = on unless the page is served to the
+    # network without a password
+    uploads: bool | None = field(default_factory=lambda: env_flag("RAG_UPLOADS") if os.environ.get("RAG_UPLOADS", "").strip() else None)
 
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUM.items():

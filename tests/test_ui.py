@@ -16,6 +16,8 @@ import rag
 from rag.types import Answer, Citation, Disagreement, Figure, Sentence
 from ui import render
 
+from conftest import INDEX_SETTINGS, SMALL_FILES
+
 CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -436,3 +438,89 @@ def test_at_most_eight_questions_wait_and_the_ninth_is_told_to_come_back(default
         for c in clients:
             c.close()
         demo.close()
+
+
+def _cite_the_passage_about(word: str, claim: str):
+    """A FakeLLM reply: `claim` citing the passage whose excerpt mentions `word`."""
+    def reply(messages):
+        found = re.search(rf"^\[(\d+)\][^\n]*{word}", messages[-1]["content"], re.MULTILINE)
+        return f"{claim} [{found.group(1)}]." if found else "NOT_IN_DOCUMENTS"
+    return reply
+
+
+@pytest.mark.browser
+def test_an_uploaded_document_is_indexed_answered_from_and_removed(browser, small_corpus, tmp_path, serve_ui):
+    from docx import Document
+
+    from rag.testing import FakeLLM
+
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    note = Document()
+    note.add_paragraph("Le zorglubine est un composant imaginaire inventé en 1987 par Odile Martin.")
+    note.save(upload / "zorglub.docx")
+    (upload / "casse.pdf").write_bytes(b"%PDF-1.4 pas vraiment un PDF")
+    (upload / "image.png").write_bytes(b"\x89PNG")
+    llm = FakeLLM(_cite_the_passage_about("zorglubine", "Le zorglubine a été inventé en 1987 par Odile Martin"))
+    small = rag.open(small_corpus, tmp_path / "index", llm=llm, **INDEX_SETTINGS)
+    demo, url = serve_ui(small, uploads=True)
+    context, page, _ = _open(browser, url)
+    try:
+        page.get_by_text("📄 Documents").click()
+        page.get_by_text("Paramètres").click()  # the status line
+        page.set_input_files("#upload input[type=file]", [str(upload / n) for n in ("zorglub.docx", "casse.pdf", "image.png")])
+        page.wait_for_function(
+            "document.querySelector('#documents-report textarea').value.includes('1 added')", timeout=120_000)
+        report = page.locator("#documents-report textarea").input_value()
+        assert "✗ casse.pdf : unreadable PDF" in report and "✗ image.png : unsupported file type '.png'" in report
+        assert sorted(p.name for p in small_corpus.iterdir()) == sorted(SMALL_FILES + ("zorglub.docx",))
+        assert re.search(r"Documents :\s*3", page.locator("#corpus-status").inner_text())
+
+        _ask(page, "Qui a inventé le zorglubine ?")
+        page.wait_for_selector("#sources .src mark", timeout=60_000)
+        _wait_ready(page)
+        assert "Odile Martin" in _bot_messages(page)[-1]
+        assert "zorglub.docx" in page.locator("#sources .src-file").first.inner_text()
+
+        page.locator("#remove-choice input").click()
+        page.get_by_role("option", name="zorglub.docx").click()
+        page.click("#remove")
+        page.wait_for_function(
+            "document.querySelector('#documents-report textarea').value.includes('1 removed')", timeout=120_000)
+        assert not (small_corpus / "zorglub.docx").exists()
+        assert "zorglub.docx" not in small.index.manifest["files"]
+        assert re.search(r"Documents :\s*2", page.locator("#corpus-status").inner_text())
+    finally:
+        context.close()
+        demo.close()
+
+
+def test_uploaded_names_cannot_leave_the_corpus_folder(tmp_path):
+    from rag.documents import BadFile
+    from rag.uploads import add_file, check_name
+
+    source = tmp_path / "ok.txt"
+    source.write_text("Du texte.\n", encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("../evil.txt", "a/b.txt", "..\\evil.txt", ".bashrc.txt", "..", "", "x.exe"):
+        with pytest.raises(BadFile):
+            check_name(name)
+        with pytest.raises(BadFile):
+            add_file(corpus, name, source, 10_000)
+    assert list(corpus.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "ok.txt"]
+    add_file(corpus, "ok.txt", source, 10_000)
+    assert [p.name for p in corpus.iterdir()] == ["ok.txt"]
+
+
+@pytest.mark.parametrize("host, password, setting, expected", [
+    ("127.0.0.1", None, None, True), ("0.0.0.0", None, None, False), ("0.0.0.0", "s3cret", None, True),
+    ("0.0.0.0", None, "1", True), ("127.0.0.1", None, "0", False)])
+def test_uploads_are_off_by_default_only_on_an_open_network_page(monkeypatch, host, password, setting, expected):
+    from rag.config import Settings
+    from ui.app import uploads_allowed
+
+    monkeypatch.delenv("RAG_UPLOADS", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("RAG_UPLOADS", setting)
+    assert uploads_allowed(Settings(), host, password) is expected

@@ -24,8 +24,10 @@ apply_environment()  # before gradio loads: no analytics, no hub
 
 import gradio as gr  # noqa: E402
 
+from rag.documents import SUPPORTED, BadFile  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.llms import LLMS  # noqa: E402
+from rag.uploads import add_file, remove_file  # noqa: E402
 
 from . import render  # noqa: E402
 
@@ -131,8 +133,21 @@ def _shown_question(message: str, limit: int = 1200) -> str:
     return render.escape_md(message[:limit]) + render.waiting_message(f" … ({len(message):,} caractères)".replace(",", " "))
 
 
-def build(bot, max_waiting: int = MAX_WAITING) -> gr.Blocks:
-    """The chat page for an opened rag.Bot (not launched; queue already configured)."""
+def _documents(bot) -> list[str]:
+    try:
+        return sorted(bot.index.manifest["files"])
+    except Exception:  # a broken index must not break the page
+        return []
+
+
+def uploads_allowed(settings: Settings, host: str, password: str | None) -> bool:
+    """RAG_UPLOADS when set; else on, unless the page is served to the network without a password."""
+    return settings.uploads if settings.uploads is not None else _is_loopback(host) or bool(password)
+
+
+def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Blocks:
+    """The chat page for an opened rag.Bot (not launched; queue already configured). With uploads,
+    a "Documents" section adds files to the corpus folder and removes them."""
     waiting = _Waiting()
 
     def submit(message, chat):
@@ -202,21 +217,48 @@ def build(bot, max_waiting: int = MAX_WAITING) -> gr.Blocks:
         return [], [], [], [], 0, render.placeholder_panel(), gr.Textbox(value="", interactive=True), \
             gr.Button(interactive=True), None
 
-    def reindex(progress=gr.Progress()):
+    def ingest(progress: gr.Progress) -> str:
+        """Bring the index up to date with the corpus folder, with a progress bar; the report."""
         progress(0, desc="Lecture du corpus…")
 
         def step(done, total):
             progress((done, total), desc="Calcul des embeddings", unit="passages")
 
         try:
-            report = bot.ingest(progress=step)
-            summary = report.summary()
+            return bot.ingest(progress=step).summary()
         except RagError as exc:
-            summary = f"⚠️ {exc}"
+            return f"⚠️ {exc}"
         except Exception as exc:
             log.exception("re-indexing failed")
-            summary = f"⚠️ erreur inattendue : {exc}"
-        return summary, _status(bot)
+            return f"⚠️ erreur inattendue : {exc}"
+
+    def reindex(progress=gr.Progress()):
+        return ingest(progress), _status(bot)
+
+    def add_documents(files, progress=gr.Progress()):
+        """Check and save each uploaded file, then index them all at once."""
+        lines, added = [], 0
+        for file in files or []:
+            path = Path(file if isinstance(file, str) else file.name)
+            try:
+                add_file(bot.settings.corpus, path.name, path, int(bot.settings.max_file_mb * 1e6))
+                added += 1
+            except BadFile as exc:
+                lines.append(f"✗ {path.name} : {exc}")
+            except OSError as exc:
+                lines.append(f"✗ {path.name} : cannot be saved ({exc.strerror or exc})")
+        if added:
+            lines.append(ingest(progress))
+        return "\n".join(lines), _status(bot), gr.Dropdown(choices=_documents(bot), value=None), None
+
+    def remove_document(source, progress=gr.Progress()):
+        if not source:
+            return "Choisissez d'abord un document.", gr.skip(), gr.skip()
+        try:
+            remove_file(bot.settings.corpus, source, set(_documents(bot)))
+        except (BadFile, OSError) as exc:
+            return f"✗ {source} : {exc}", gr.skip(), gr.skip()
+        return ingest(progress), _status(bot), gr.Dropdown(choices=_documents(bot), value=None)
 
     with warnings.catch_warnings():
         # Gradio 6 prefers css/js/theme on launch(); keeping them on the Blocks makes build(bot)
@@ -292,6 +334,18 @@ def build(bot, max_waiting: int = MAX_WAITING) -> gr.Blocks:
                 reindex_btn = gr.Button("⟳ Ré-indexer le corpus", elem_id="reindex", size="sm")
             report = gr.Textbox(label="Rapport d'indexation", interactive=False, lines=2, elem_id="reindex-report")
 
+        if uploads:
+            with gr.Accordion("📄 Documents", open=False, elem_id="documents"):
+                # no file_types: Gradio would drop other files silently; add_file says why it refuses one
+                upload = gr.File(label=f"Ajouter des documents ({', '.join(sorted(SUPPORTED))})",
+                                 file_count="multiple", elem_id="upload")
+                with gr.Row(equal_height=True):
+                    chosen = gr.Dropdown(choices=_documents(bot), value=None, label="Document à retirer",
+                                         elem_id="remove-choice", scale=4)
+                    remove = gr.Button("Retirer du corpus", elem_id="remove", variant="stop", scale=1)
+                documents_report = gr.Textbox(label="Résultat", interactive=False, lines=2,
+                                              elem_id="documents-report")
+
         ask_outputs = [question, chatbot, chat_state, pending, send, sources]
         answer_inputs = [pending, chat_state, history, panels, turn, top_k]
         answer_outputs = [chatbot, chat_state, history, panels, turn, sources]
@@ -309,6 +363,11 @@ def build(bot, max_waiting: int = MAX_WAITING) -> gr.Blocks:
         chatbot.clear(new_conversation, [pending], reset_outputs, cancels=events, concurrency_limit=None)
         # shares the model's slot: no re-indexing in the middle of an answer
         reindex_btn.click(reindex, None, [report, status], concurrency_limit=1, concurrency_id="llm")
+        if uploads:
+            upload.upload(add_documents, [upload], [documents_report, status, chosen, upload],
+                          concurrency_limit=1, concurrency_id="llm")
+            remove.click(remove_document, [chosen], [documents_report, status, chosen],
+                         concurrency_limit=1, concurrency_id="llm")
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
@@ -366,7 +425,7 @@ def launch(corpus=None, index=None, host=None, port=None, llm=None, embedder=Non
     bot = rag.open(corpus, index, llm=llm, embedder=embedder, progress=terminal_progress())
     if bot.notice:
         print(bot.notice)
-    demo = build(bot)
+    demo = build(bot, uploads=uploads_allowed(settings, host, password))
     print(f"Chat UI on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
           + (" (login: rag)" if password else ""))
     try:
