@@ -65,7 +65,7 @@ _STREAMING = 'class="cursor"'
 _WAITING = 'class="status-note"'
 _ERROR = 'class="error-note"'
 _ABSTAINED = 'class="abstain-note"'
-_BUSY_WORDS = ("très occupé",)  # ui.app.TOO_BUSY
+_BUSY_WORDS = ("très occupé",)  # ui.i18n TEXTS["fr"]["too_busy"] (the page is French by default)
 _MD_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 

@@ -173,7 +173,7 @@ def browser():
 
 
 def _open(browser, url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     external = []
     page.on("request", lambda r: external.append(r.url) if not r.url.startswith(url.rstrip("/")) and
@@ -345,7 +345,7 @@ def test_the_password_protects_the_page_and_the_api(browser, bot, monkeypatch):
     url = f"http://127.0.0.1:{port}/"
     ui.app.launch(corpus=str(bot.settings.corpus), index=str(bot.settings.index), host="127.0.0.1", port=port,
                   prevent_thread_lock=True, quiet=True)
-    context = browser.new_context()
+    context = browser.new_context(locale="fr-FR")
     try:
         assert httpx.get(url + "config", timeout=10).status_code == 401  # the API refuses a stranger
         page = context.new_page()
@@ -524,3 +524,38 @@ def test_uploads_are_off_by_default_only_on_an_open_network_page(monkeypatch, ho
     if setting is not None:
         monkeypatch.setenv("RAG_UPLOADS", setting)
     assert uploads_allowed(Settings(), host, password) is expected
+
+
+def test_language_follows_the_accept_language_header_with_french_by_default():
+    from ui.i18n import TEXTS, pick
+
+    assert pick("en-US,en;q=0.9,fr;q=0.8") == "en" and pick("de-DE,fr;q=0.7,en;q=0.5") == "fr"
+    assert pick("fr;q=0.4, en;q=0.9") == "en" and pick(None) == "fr" and pick("de, ja") == "fr"
+    assert TEXTS["fr"].keys() == TEXTS["en"].keys()
+
+
+@pytest.mark.browser
+def test_an_english_browser_gets_the_english_page_and_can_switch_to_french(browser, small_corpus, tmp_path, serve_ui):
+    small = rag.open(small_corpus, tmp_path / "index", **INDEX_SETTINGS)
+    demo, url = serve_ui(small, uploads=True)
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_function("document.querySelector('#send') && document.querySelector('#send').innerText.includes('Send')",
+                               timeout=30_000)
+        assert "Questions about the documents" in page.locator("#app-title").inner_text()
+        assert page.get_by_text("Who founded DeepSeek?").first.is_visible()
+        assert page.locator("#question textarea").get_attribute("placeholder") == "Your question… (Enter to send)"
+        page.get_by_text("Settings").click()
+        assert re.search(r"Documents:\s*2 · Indexed passages:", page.locator("#corpus-status").inner_text())
+        page.click("#send")  # an empty question: the reason, in English
+        page.wait_for_selector('#chatbot [data-testid="bot"]', timeout=30_000)
+        assert _bot_messages(page)[-1].startswith("First write a question about the documents")
+        page.locator("#language").get_by_text("Français").click()
+        page.wait_for_function("document.querySelector('#send').innerText.includes('Envoyer')", timeout=30_000)
+        assert "Questions sur les documents" in page.locator("#app-title").inner_text()
+        assert re.search(r"Documents :\s*2 · Passages indexés :", page.locator("#corpus-status").inner_text())
+    finally:
+        context.close()
+        demo.close()

@@ -30,6 +30,7 @@ from rag.llms import LLMS  # noqa: E402
 from rag.uploads import add_file, remove_file  # noqa: E402
 
 from . import render  # noqa: E402
+from .i18n import DEFAULT, EXAMPLES, NAMES, pick, t  # noqa: E402
 
 log = logging.getLogger("rag.ui")
 
@@ -39,22 +40,6 @@ LAUNCH_OPTIONS = {"footer_links": [], "run_history": False, "show_error": True}
 QUEUE_SIZE = 16  # events waiting in Gradio's queue before it answers "busy"
 MAX_WAITING = 8  # questions waiting for the model before we ask people to come back later
 STALE_AFTER = 15 * 60  # seconds after which a question that never reached the model is forgotten
-
-EXAMPLES = [
-    "Qui a fondé DeepSeek ?",
-    "Combien Nvidia a-t-elle perdu en une journée ?",
-    "Combien a coûté l'entraînement du modèle R1 ?",
-    "Qu'est-ce que le projet Stargate ?",
-    "Who founded DeepSeek?",
-]
-
-EMPTY_QUESTION = "Écrivez d'abord une question sur les documents, par exemple « Qui a fondé DeepSeek ? »."
-SEARCHING = "Recherche dans les documents…"
-QUEUED = "Le modèle répond à une autre question ; la vôtre passe juste après…"
-TOO_BUSY = (
-    "Le serveur est très occupé ({waiting} questions en attente). Réessayez dans une minute : "
-    "votre question est restée dans la zone de saisie."
-)
 
 CSS = (Path(__file__).with_name("style.css")).read_text(encoding="utf-8")
 
@@ -89,11 +74,11 @@ def _llm_label(bot) -> str:
     return f"{bot.settings.llm} — {backend.help}"
 
 
-def _status(bot) -> str:
+def _status(bot, lang: str = DEFAULT) -> str:
     try:
-        text = render.status_text(bot.status())
+        text = render.status_text(bot.status(), lang)
     except Exception as exc:  # a broken index must not break the page
-        return render.escape_md(f"⚠️ état du corpus indisponible : {exc}")
+        return render.escape_md(t(lang, "status_unavailable", error=exc))
     if getattr(bot, "notice", None):
         text += "  \n⚠️ " + render.escape_md(bot.notice)
     return text
@@ -126,11 +111,12 @@ class _Waiting:
             self._since.pop(ticket, None)
 
 
-def _shown_question(message: str, limit: int = 1200) -> str:
+def _shown_question(message: str, lang: str, limit: int = 1200) -> str:
     """The question as shown in the chat (a pasted novel is cut; the model still gets all of it)."""
     if len(message) <= limit:
         return render.escape_md(message)
-    return render.escape_md(message[:limit]) + render.waiting_message(f" … ({len(message):,} caractères)".replace(",", " "))
+    size = f"{len(message):,}".replace(",", " ")
+    return render.escape_md(message[:limit]) + render.waiting_message(f" … ({size} {t(lang, 'characters')})")
 
 
 def _documents(bot) -> list[str]:
@@ -150,25 +136,25 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
     a "Documents" section adds files to the corpus folder and removes them."""
     waiting = _Waiting()
 
-    def submit(message, chat):
+    def submit(message, chat, lang):
         """Fast step: show the question at once (or say why it will not be asked)."""
         message = message or ""
         chat = list(chat or [])
         if not message.strip():
-            chat.append({"role": "assistant", "content": render.waiting_message(EMPTY_QUESTION)})
+            chat.append({"role": "assistant", "content": render.waiting_message(t(lang, "empty_question"))})
             return "", chat, chat, None, gr.skip(), gr.skip()
         count = waiting.count()
         if count >= max_waiting:
-            chat.append({"role": "assistant", "content": render.error_message(TOO_BUSY.format(waiting=count))})
+            chat.append({"role": "assistant", "content": render.error_message(t(lang, "too_busy", waiting=count))})
             return message, chat, chat, None, gr.skip(), gr.skip()
         ticket = waiting.add()
-        chat.append({"role": "user", "content": _shown_question(message)})
-        chat.append({"role": "assistant", "content": render.waiting_message(QUEUED if count else SEARCHING)})
+        chat.append({"role": "user", "content": _shown_question(message, lang)})
+        chat.append({"role": "assistant", "content": render.waiting_message(t(lang, "queued" if count else "searching"))})
         # the box and button stay disabled until the answer is in: one question at a time per session
         return gr.Textbox(value="", interactive=False), chat, chat, {"question": message, "ticket": ticket}, \
             gr.Button(interactive=False), gr.skip()
 
-    def answer(pending, chat, history, panels, turn, k):
+    def answer(pending, chat, history, panels, turn, k, lang):
         """Slow step (one at a time): stream the model's answer, then render it with its sources."""
         keep = gr.skip()
         if not pending:
@@ -178,30 +164,30 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
         chat = list(chat or [])
         history = list(history or [])
         try:
-            chat[-1] = {"role": "assistant", "content": render.waiting_message(SEARCHING)}
+            chat[-1] = {"role": "assistant", "content": render.waiting_message(t(lang, "searching"))}
             yield chat, chat, keep, keep, keep, keep
             result = None
             text = ""
             for item in bot.stream(question, history=history, k=int(k or bot.settings.top_k)):
                 if isinstance(item, str):
                     text += item
-                    chat[-1] = {"role": "assistant", "content": render.streaming_message(text)}
+                    chat[-1] = {"role": "assistant", "content": render.streaming_message(text, lang)}
                     yield chat, chat, keep, keep, keep, keep
                 else:
                     result = item
             if result is None:
                 raise RagError("the model returned no answer")
             turn = int(turn or 0) + 1
-            chat[-1] = {"role": "assistant", "content": render.answer_message(result, turn)}
+            chat[-1] = {"role": "assistant", "content": render.answer_message(result, turn, lang)}
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
-            panels = list(panels or []) + [render.sources_panel(result, turn, bot.document_text)]
-            yield chat, chat, history, panels, turn, render.sources_history(panels)
+            panels = list(panels or []) + [render.sources_panel(result, turn, bot.document_text, lang)]
+            yield chat, chat, history, panels, turn, render.sources_history(panels, lang)
         except RagError as exc:
             chat[-1] = {"role": "assistant", "content": render.error_message(str(exc))}
             yield chat, chat, keep, keep, keep, keep
         except Exception as exc:  # never leave the page hanging on a bug
             log.exception("answering %r failed", question[:200])
-            chat[-1] = {"role": "assistant", "content": render.error_message(f"erreur inattendue : {exc}")}
+            chat[-1] = {"role": "assistant", "content": render.error_message(t(lang, "unexpected", error=exc))}
             yield chat, chat, keep, keep, keep, keep
         finally:
             waiting.done(pending.get("ticket"))
@@ -211,18 +197,18 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
             waiting.done(pending.get("ticket"))  # in case the answer never ran (cancelled, queue full)
         return gr.Textbox(interactive=True), gr.Button(interactive=True), None
 
-    def new_conversation(pending):
+    def new_conversation(pending, lang):
         if pending:
             waiting.done(pending.get("ticket"))
-        return [], [], [], [], 0, render.placeholder_panel(), gr.Textbox(value="", interactive=True), \
+        return [], [], [], [], 0, render.placeholder_panel(lang), gr.Textbox(value="", interactive=True), \
             gr.Button(interactive=True), None
 
-    def ingest(progress: gr.Progress) -> str:
+    def ingest(lang: str, progress: gr.Progress) -> str:
         """Bring the index up to date with the corpus folder, with a progress bar; the report."""
-        progress(0, desc="Lecture du corpus…")
+        progress(0, desc=t(lang, "reading_corpus"))
 
         def step(done, total):
-            progress((done, total), desc="Calcul des embeddings", unit="passages")
+            progress((done, total), desc=t(lang, "embedding"), unit=t(lang, "passages"))
 
         try:
             return bot.ingest(progress=step).summary()
@@ -230,12 +216,12 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
             return f"⚠️ {exc}"
         except Exception as exc:
             log.exception("re-indexing failed")
-            return f"⚠️ erreur inattendue : {exc}"
+            return "⚠️ " + t(lang, "unexpected", error=exc)
 
-    def reindex(progress=gr.Progress()):
-        return ingest(progress), _status(bot)
+    def reindex(lang, progress=gr.Progress()):
+        return ingest(lang, progress), _status(bot, lang)
 
-    def add_documents(files, progress=gr.Progress()):
+    def add_documents(files, lang, progress=gr.Progress()):
         """Check and save each uploaded file, then index them all at once."""
         lines, added = [], 0
         for file in files or []:
@@ -246,19 +232,19 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
             except BadFile as exc:
                 lines.append(f"✗ {path.name} : {exc}")
             except OSError as exc:
-                lines.append(f"✗ {path.name} : cannot be saved ({exc.strerror or exc})")
+                lines.append(f"✗ {path.name} : " + t(lang, "cannot_save", error=exc.strerror or exc))
         if added:
-            lines.append(ingest(progress))
-        return "\n".join(lines), _status(bot), gr.Dropdown(choices=_documents(bot), value=None), None
+            lines.append(ingest(lang, progress))
+        return "\n".join(lines), _status(bot, lang), gr.Dropdown(choices=_documents(bot), value=None), None
 
-    def remove_document(source, progress=gr.Progress()):
+    def remove_document(source, lang, progress=gr.Progress()):
         if not source:
-            return "Choisissez d'abord un document.", gr.skip(), gr.skip()
+            return t(lang, "choose_first"), gr.skip(), gr.skip()
         try:
             remove_file(bot.settings.corpus, source, set(_documents(bot)))
         except (BadFile, OSError) as exc:
             return f"✗ {source} : {exc}", gr.skip(), gr.skip()
-        return ingest(progress), _status(bot), gr.Dropdown(choices=_documents(bot), value=None)
+        return ingest(lang, progress), _status(bot, lang), gr.Dropdown(choices=_documents(bot), value=None)
 
     with warnings.catch_warnings():
         # Gradio 6 prefers css/js/theme on launch(); keeping them on the Blocks makes build(bot)
@@ -283,90 +269,120 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
         turn = gr.State(0)
         pending = gr.State(None)  # the question handed from the fast step to the model step
 
-        gr.Markdown(
-            "# Questions sur les documents\n"
-            "Posez une question en français (ou en anglais) : les réponses viennent uniquement des "
-            "documents du corpus, avec leurs sources. Tout reste sur cette machine.",
-            elem_id="app-title",
-        )
+        lang = gr.State(DEFAULT)  # the page's language: the browser's (on load), or the switch's
+
+        with gr.Row(equal_height=False):
+            intro = gr.Markdown(t(DEFAULT, "intro"), elem_id="app-title")
+            language = gr.Radio([(name, code) for code, name in NAMES.items()], value=DEFAULT, label=t(DEFAULT, "language"),
+                                elem_id="language", scale=0, min_width=220)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     value=[],
                     elem_id="chatbot",
-                    label="Conversation",
+                    label=t(DEFAULT, "conversation"),
                     height=540,
                     sanitize_html=True,
                     render_markdown=True,
                     latex_delimiters=[],
                     feedback_options=None,
                     buttons=[],  # Gradio's copy buttons would copy the escaped markup, not the text
-                    placeholder="Posez une question sur les documents, ou choisissez un exemple ci-dessous.",
+                    placeholder=t(DEFAULT, "chat_placeholder"),
                 )
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         elem_id="question",
                         show_label=False,
-                        placeholder="Votre question… (Entrée pour envoyer)",
+                        placeholder=t(DEFAULT, "question_placeholder"),
                         lines=1,
                         max_lines=6,
                         scale=8,
                         autofocus=True,
                         submit_btn=False,
                     )
-                    send = gr.Button("Envoyer", variant="primary", elem_id="send", scale=1, min_width=110)
+                    send = gr.Button(t(DEFAULT, "send"), variant="primary", elem_id="send", scale=1, min_width=110)
                 with gr.Row():
-                    new_chat = gr.Button("Nouvelle conversation", elem_id="new-chat", size="sm", variant="secondary")
-                gr.Examples(examples=[[e] for e in EXAMPLES], inputs=[question], label="Exemples de questions")
+                    new_chat = gr.Button(t(DEFAULT, "new_chat"), elem_id="new-chat", size="sm", variant="secondary")
+                examples = gr.Examples(examples=[[e] for e in EXAMPLES[DEFAULT]], inputs=[question],
+                                       label=t(DEFAULT, "examples"))
             with gr.Column(scale=2):
-                gr.Markdown("### Sources", elem_id="sources-title")
+                gr.Markdown(t(DEFAULT, "sources"), elem_id="sources-title")
                 sources = gr.HTML(render.placeholder_panel(), elem_id="sources", js_on_load=None, padding=False)
 
-        with gr.Accordion("⚙️ Paramètres", open=False, elem_id="settings"):
+        with gr.Accordion(t(DEFAULT, "settings"), open=False, elem_id="settings") as settings:
             with gr.Row():
                 top_k = gr.Slider(
-                    1, 8, value=bot.settings.top_k, step=1, label="Nombre de passages donnés au modèle",
-                    info="Plus de passages : réponses plus complètes mais plus lentes.", elem_id="top-k",
+                    1, 8, value=bot.settings.top_k, step=1, label=t(DEFAULT, "top_k"),
+                    info=t(DEFAULT, "top_k_info"), elem_id="top-k",
                 )
-                gr.Textbox(value=_llm_label(bot), label="Modèle de langage", interactive=False, elem_id="llm")
+                llm = gr.Textbox(value=_llm_label(bot), label=t(DEFAULT, "llm"), interactive=False, elem_id="llm")
             status = gr.Markdown(_status(bot), elem_id="corpus-status")
             with gr.Row():
-                reindex_btn = gr.Button("⟳ Ré-indexer le corpus", elem_id="reindex", size="sm")
-            report = gr.Textbox(label="Rapport d'indexation", interactive=False, lines=2, elem_id="reindex-report")
+                reindex_btn = gr.Button(t(DEFAULT, "reindex"), elem_id="reindex", size="sm")
+            report = gr.Textbox(label=t(DEFAULT, "reindex_report"), interactive=False, lines=2, elem_id="reindex-report")
 
+        types = ", ".join(sorted(SUPPORTED))
         if uploads:
-            with gr.Accordion("📄 Documents", open=False, elem_id="documents"):
+            with gr.Accordion(t(DEFAULT, "documents"), open=False, elem_id="documents") as documents:
                 # no file_types: Gradio would drop other files silently; add_file says why it refuses one
-                upload = gr.File(label=f"Ajouter des documents ({', '.join(sorted(SUPPORTED))})",
-                                 file_count="multiple", elem_id="upload")
+                upload = gr.File(label=t(DEFAULT, "upload", types=types), file_count="multiple", elem_id="upload")
                 with gr.Row(equal_height=True):
-                    chosen = gr.Dropdown(choices=_documents(bot), value=None, label="Document à retirer",
+                    chosen = gr.Dropdown(choices=_documents(bot), value=None, label=t(DEFAULT, "remove_choice"),
                                          elem_id="remove-choice", scale=4)
-                    remove = gr.Button("Retirer du corpus", elem_id="remove", variant="stop", scale=1)
-                documents_report = gr.Textbox(label="Résultat", interactive=False, lines=2,
+                    remove = gr.Button(t(DEFAULT, "remove"), elem_id="remove", variant="stop", scale=1)
+                documents_report = gr.Textbox(label=t(DEFAULT, "documents_report"), interactive=False, lines=2,
                                               elem_id="documents-report")
 
+        def relabel(code: str, shown_panels) -> list:
+            """The language, then every label, placeholder and example of the page in it."""
+            words = [
+                code, gr.Radio(value=code, label=t(code, "language")), t(code, "intro"),
+                gr.Chatbot(label=t(code, "conversation"), placeholder=t(code, "chat_placeholder")),
+                gr.Textbox(placeholder=t(code, "question_placeholder")), gr.Button(t(code, "send")),
+                gr.Button(t(code, "new_chat")),
+                gr.Dataset(samples=[[e] for e in EXAMPLES[code]], label=t(code, "examples")),
+                render.sources_history(list(shown_panels or []), code),
+                gr.Accordion(label=t(code, "settings")),
+                gr.Slider(label=t(code, "top_k"), info=t(code, "top_k_info")), gr.Textbox(label=t(code, "llm")),
+                _status(bot, code), gr.Button(t(code, "reindex")), gr.Textbox(label=t(code, "reindex_report")),
+            ]
+            if uploads:
+                words += [gr.Accordion(label=t(code, "documents")), gr.File(label=t(code, "upload", types=types)),
+                          gr.Dropdown(label=t(code, "remove_choice")), gr.Button(t(code, "remove")),
+                          gr.Textbox(label=t(code, "documents_report"))]
+            return words
+
+        def browser_language(shown_panels, request: gr.Request):
+            return relabel(pick(request.headers.get("accept-language") if request else None), shown_panels)
+
+        labelled = [lang, language, intro, chatbot, question, send, new_chat, examples.dataset, sources, settings,
+                    top_k, llm, status, reindex_btn, report]
+        if uploads:
+            labelled += [documents, upload, chosen, remove, documents_report]
+        demo.load(browser_language, [panels], labelled, concurrency_limit=None, show_progress="hidden")
+        language.input(relabel, [language, panels], labelled, concurrency_limit=None, show_progress="hidden")
+
         ask_outputs = [question, chatbot, chat_state, pending, send, sources]
-        answer_inputs = [pending, chat_state, history, panels, turn, top_k]
+        answer_inputs = [pending, chat_state, history, panels, turn, top_k, lang]
         answer_outputs = [chatbot, chat_state, history, panels, turn, sources]
         events = []
         for trigger in (question.submit, send.click):
-            asked = trigger(submit, [question, chat_state], ask_outputs, concurrency_limit=None, show_progress="hidden")
+            asked = trigger(submit, [question, chat_state, lang], ask_outputs, concurrency_limit=None, show_progress="hidden")
             answered = asked.then(
                 answer, answer_inputs, answer_outputs, concurrency_limit=1, concurrency_id="llm", show_progress="hidden"
             )
             answered.then(unlock, [pending], [question, send, pending], concurrency_limit=None, show_progress="hidden")
             events.append(answered)
         reset_outputs = [chatbot, chat_state, history, panels, turn, sources, question, send, pending]
-        new_chat.click(new_conversation, [pending], reset_outputs, cancels=events, concurrency_limit=None)
+        new_chat.click(new_conversation, [pending, lang], reset_outputs, cancels=events, concurrency_limit=None)
         # the chat's own trash button starts over too (otherwise the model would keep the old history)
-        chatbot.clear(new_conversation, [pending], reset_outputs, cancels=events, concurrency_limit=None)
+        chatbot.clear(new_conversation, [pending, lang], reset_outputs, cancels=events, concurrency_limit=None)
         # shares the model's slot: no re-indexing in the middle of an answer
-        reindex_btn.click(reindex, None, [report, status], concurrency_limit=1, concurrency_id="llm")
+        reindex_btn.click(reindex, [lang], [report, status], concurrency_limit=1, concurrency_id="llm")
         if uploads:
-            upload.upload(add_documents, [upload], [documents_report, status, chosen, upload],
+            upload.upload(add_documents, [upload, lang], [documents_report, status, chosen, upload],
                           concurrency_limit=1, concurrency_id="llm")
-            remove.click(remove_document, [chosen], [documents_report, status, chosen],
+            remove.click(remove_document, [chosen, lang], [documents_report, status, chosen],
                          concurrency_limit=1, concurrency_id="llm")
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -16,6 +16,8 @@ from typing import Callable, Iterable
 from rag import render as answer_render
 from rag.text import MARKERS, marker_numbers
 
+from .i18n import DEFAULT, t
+
 CONTEXT_CHARS = 300  # characters of surrounding text shown on each side of a cited span
 
 # CommonMark backslash-escapable punctuation that could start markup (emphasis, links, images, code,
@@ -44,11 +46,11 @@ def anchor(turn: int, n: int) -> str:
     return f"src-{turn}-{n}"
 
 
-def cite_link(turn: int, n: int) -> str:
-    return f'<a class="cite" href="#{anchor(turn, n)}" title="Voir la source {n}">[{n}]</a>'
+def cite_link(turn: int, n: int, lang: str = DEFAULT) -> str:
+    return f'<a class="cite" href="#{anchor(turn, n)}" title="{t(lang, "see_source", n=n)}">[{n}]</a>'
 
 
-def _linked(text: str, turn: int, known: Iterable[int], esc: Callable[[str], str]) -> str:
+def _linked(text: str, turn: int, known: Iterable[int], esc: Callable[[str], str], lang: str) -> str:
     """Escape text with `esc` and turn its citation markers into links to the sources panel
     (a marker naming a citation that does not exist stays plain text)."""
     known = set(known)
@@ -57,7 +59,7 @@ def _linked(text: str, turn: int, known: Iterable[int], esc: Callable[[str], str
         out.append(esc(text[last:m.start()]))
         numbers = marker_numbers(m.group(1))
         if all(n in known for n in numbers):
-            out.append("".join(cite_link(turn, n) for n in numbers))
+            out.append("".join(cite_link(turn, n, lang) for n in numbers))
         else:
             out.append(esc(m.group(0)))
         last = m.end()
@@ -65,23 +67,20 @@ def _linked(text: str, turn: int, known: Iterable[int], esc: Callable[[str], str
     return "".join(out)
 
 
-def link_citations(text: str, turn: int, known: Iterable[int]) -> str:
+def link_citations(text: str, turn: int, known: Iterable[int], lang: str = DEFAULT) -> str:
     """For the chat (Markdown-rendered): escaped, with linked citation markers."""
-    return _linked(text, turn, known, escape_md)
+    return _linked(text, turn, known, escape_md, lang)
 
 
-def link_citations_html(text: str, turn: int, known: Iterable[int]) -> str:
+def link_citations_html(text: str, turn: int, known: Iterable[int], lang: str = DEFAULT) -> str:
     """For the sources panel (plain HTML): escaped, with linked citation markers."""
-    return _linked(text, turn, known, escape)
+    return _linked(text, turn, known, escape, lang)
 
 
-DRAFT_LABEL = "Brouillon — vérification dans les sources…"
-
-
-def streaming_message(text: str) -> str:
+def streaming_message(text: str, lang: str = DEFAULT) -> str:
     """The model's draft while it is being generated: labelled as a draft and greyed, never shown as
     the answer; the verified answer replaces it (only checked sentences survive)."""
-    return (f'<span class="draft-label">{escape_md(DRAFT_LABEL)}</span> '
+    return (f'<span class="draft-label">{escape_md(t(lang, "draft"))}</span> '
             f'<span class="draft">{escape_md(text.strip())}</span> <span class="cursor">▍</span>')
 
 
@@ -93,20 +92,20 @@ def error_message(error: str) -> str:
     return f'<span class="error-note">⚠️ {escape_md(error)}</span>'
 
 
-def answer_message(answer, turn: int) -> str:
+def answer_message(answer, turn: int, lang: str = DEFAULT) -> str:
     """The final answer for the chat: linked citations, unsupported sentences and conflicts marked."""
     known = [c.n for c in answer.citations]
     if answer.abstained:
         return (
-            '<span class="abstain-note">Pas de réponse dans les documents</span> '
+            '<span class="abstain-note">' + t(lang, "no_answer") + '</span> '
             f'<span class="abstain-text">{escape_md(answer.text)}</span>'
         )
     if not answer.sentences:
-        return link_citations(answer.text, turn, known)
+        return link_citations(answer.text, turn, known, lang)
     # only checked sentences are the answer; the ones that failed are listed in the sources panel
-    parts = [link_citations(answer_render.sentence(s), turn, known) for s in answer.sentences if s.supported]
+    parts = [link_citations(answer_render.sentence(s), turn, known, lang) for s in answer.sentences if s.supported]
     for d in answer.conflicts:
-        note = link_citations(answer_render.disagreement(d, answer.language), turn, known)
+        note = link_citations(answer_render.disagreement(d, answer.language), turn, known, lang)
         parts.append(f'<span class="conflict-note">⚖️ {note}</span>')
     out = " ".join(parts)
     total = (answer.timings or {}).get("total")
@@ -135,7 +134,7 @@ def context_window(document: str, start: int, end: int, chars: int = CONTEXT_CHA
     return document[a:start], document[start:end], document[end:b], a > 0, b < len(document)
 
 
-def source_entry(citation, document: str, turn: int) -> str:
+def source_entry(citation, document: str, turn: int, lang: str = DEFAULT) -> str:
     """One entry of the sources panel: [n], title, file, and the passage in context with the span marked."""
     before, cited, after, cut_before, cut_after = context_window(document, citation.start, citation.end)
     if cited != citation.text and citation.text:  # offsets do not match the text we have: show the cited text
@@ -146,7 +145,7 @@ def source_entry(citation, document: str, turn: int) -> str:
         f'<div class="src" id="{anchor(turn, citation.n)}">'
         f'<div class="src-head"><span class="src-n">[{citation.n}]</span> '
         f'<span class="src-title">{escape(title)}</span></div>'
-        f'<div class="src-file">{escape(citation.source)} · {section}caractères {citation.start}–{citation.end}</div>'
+        f'<div class="src-file">{escape(citation.source)} · {section}{t(lang, "characters")} {citation.start}–{citation.end}</div>'
         f'<blockquote class="src-text">{"… " if cut_before else ""}{escape(_squash(before))}'
         f"<mark>{escape(_squash(cited))}</mark>"
         f'{escape(_squash(after))}{" …" if cut_after else ""}</blockquote>'
@@ -154,33 +153,31 @@ def source_entry(citation, document: str, turn: int) -> str:
     )
 
 
-def sources_panel(answer, turn: int, document_text: Callable[[str], str]) -> str:
+def sources_panel(answer, turn: int, document_text: Callable[[str], str], lang: str = DEFAULT) -> str:
     """The sources panel for one answer (HTML for gr.HTML)."""
-    head = f'<div class="sources-for">Sources pour : « {escape(_short(answer.question))} »</div>'
+    head = f'<div class="sources-for">{t(lang, "sources_for", question=escape(_short(answer.question)))}</div>'
     boxes = []
     known = [c.n for c in answer.citations]
     if answer.conflicts:
-        notes = "".join(f"<li>{link_citations_html(answer_render.figures(d), turn, known)}</li>" for d in answer.conflicts)
+        notes = "".join(f"<li>{link_citations_html(answer_render.figures(d), turn, known, lang)}</li>" for d in answer.conflicts)
         boxes.append(
-            '<div class="box conflict"><div class="box-title">⚖️ Les sources ne sont pas d\'accord</div>'
-            f"<ul>{notes}</ul><div class=\"box-hint\">Comparez les passages cités ci-dessous.</div></div>"
+            f'<div class="box conflict"><div class="box-title">{t(lang, "sources_disagree")}</div>'
+            f'<ul>{notes}</ul><div class="box-hint">{t(lang, "compare")}</div></div>'
         )
     unsupported = [s for s in answer.sentences if not s.supported] if not answer.abstained else []
     if unsupported:
         items = "".join(
-            f"<li>{escape(s.text)} <span class=\"reason\">({escape(s.reason or 'non vérifiée')})</span></li>"
+            f"<li>{escape(s.text)} <span class=\"reason\">({escape(s.reason or t(lang, 'unverified'))})</span></li>"
             for s in unsupported
         )
         boxes.append(
-            '<div class="box warning"><div class="box-title">⚠️ Phrases écartées de la réponse</div>'
-            f"<ul>{items}</ul><div class=\"box-hint\">Le modèle les a écrites, mais les passages cités ne "
-            "les confirment pas : elles ne font pas partie de la réponse.</div></div>"
+            f'<div class="box warning"><div class="box-title">{t(lang, "dropped_sentences")}</div>'
+            f'<ul>{items}</ul><div class="box-hint">{t(lang, "dropped_hint")}</div></div>'
         )
     if answer.abstained:
         boxes.append(
-            '<div class="box abstain"><div class="box-title">Pas de réponse dans les documents</div>'
-            "<div class=\"box-hint\">Aucun passage retrouvé ne répond à cette question ; le bot préfère "
-            "ne rien inventer. Essayez de reformuler.</div></div>"
+            f'<div class="box abstain"><div class="box-title">{t(lang, "no_answer")}</div>'
+            f'<div class="box-hint">{t(lang, "abstain_hint")}</div></div>'
         )
     entries = []
     for c in answer.citations:
@@ -188,9 +185,9 @@ def sources_panel(answer, turn: int, document_text: Callable[[str], str]) -> str
             document = document_text(c.source)
         except Exception:
             document = ""
-        entries.append(source_entry(c, document, turn))
+        entries.append(source_entry(c, document, turn, lang))
     if not entries and not answer.abstained:
-        entries.append('<div class="empty">Aucune source citée.</div>')
+        entries.append(f'<div class="empty">{t(lang, "no_source")}</div>')
     return f'<div class="sources">{head}{"".join(boxes)}{"".join(entries)}</div>'
 
 
@@ -199,35 +196,31 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def placeholder_panel(text: str = "Les sources de la réponse apparaîtront ici.") -> str:
-    return f'<div class="sources"><div class="empty">{escape(text)}</div></div>'
+def placeholder_panel(lang: str = DEFAULT) -> str:
+    return f'<div class="sources"><div class="empty">{t(lang, "sources_placeholder")}</div></div>'
 
 
-def status_text(status: dict) -> str:
+def status_text(status: dict, lang: str = DEFAULT) -> str:
     """Corpus status for the settings (Markdown, escaped)."""
     when = str(status.get("indexed_at", "?"))
     m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)", when)
     if m:
-        when = f"{m[3]}/{m[2]}/{m[1]} à {m[4]}h{m[5]}"
-    return (
-        f"**Documents :** {status.get('files', '?')} · **Passages indexés :** {status.get('chunks', '?')} · "
-        f"**Dernière indexation :** {escape_md(when)}  \n"
-        f"**Dossier :** {escape_md(str(status.get('corpus', '?')))} · "
-        f"**Modèle d'embeddings :** {escape_md(str(status.get('embedder', '?')))}"
-    )
+        when = t(lang, "when", y=m[1], m=m[2], d=m[3], H=m[4], M=m[5])
+    return t(lang, "status", files=status.get("files", "?"), chunks=status.get("chunks", "?"), when=escape_md(when),
+             corpus=escape_md(str(status.get("corpus", "?"))), embedder=escape_md(str(status.get("embedder", "?"))))
 
 
-def sources_history(panels: list[str]) -> str:
+def sources_history(panels: list[str], lang: str = DEFAULT) -> str:
     """The sources of the latest answer, with those of earlier answers folded away below it
     (their [n] links still work: the click handler opens the fold)."""
     if not panels:
-        return placeholder_panel()
+        return placeholder_panel(lang)
     latest, older = panels[-1], panels[:-1]
     out = latest
     if older:
         items = "".join(f'<div class="turn">{p}</div>' for p in reversed(older))
         out += (
-            f'<details class="older"><summary>Sources des réponses précédentes ({len(older)})</summary>'
+            f'<details class="older"><summary>{t(lang, "older_sources", count=len(older))}</summary>'
             f"{items}</details>"
         )
     return out
