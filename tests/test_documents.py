@@ -186,7 +186,7 @@ def test_a_cited_answer_says_which_page_in_rag_ask_and_the_sources_panel(bot):
     from rag.testing import FakeLLM
     from ui.render import sources_panel
 
-    reply = FakeLLM(["Le castor ingenieur construit un barrage de 40 metres [1]."])
+    reply = FakeLLM(["Le castor ingenieur construit un barrage de 40 metres [1]."], probabilities={"OUI": 1.0})
     asker = rag.open(bot.settings.corpus, bot.settings.index, update=False, llm=reply, **INDEX_SETTINGS)
     answer = asker.ask("Quelle est la hauteur du barrage du castor ingenieur ?")
     [citation] = answer.citations

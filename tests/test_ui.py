@@ -345,7 +345,7 @@ def test_the_password_protects_the_page_and_the_api(browser, bot, monkeypatch):
     url = f"http://127.0.0.1:{port}/"
     ui.app.launch(corpus=str(bot.settings.corpus), index=str(bot.settings.index), host="127.0.0.1", port=port,
                   prevent_thread_lock=True, quiet=True)
-    context = browser.new_context(locale="fr-FR")
+    context = browser.new_context()
     try:
         assert httpx.get(url + "config", timeout=10).status_code == 401  # the API refuses a stranger
         page = context.new_page()
@@ -461,7 +461,8 @@ def test_an_uploaded_document_is_indexed_answered_from_and_removed(browser, smal
     note.save(upload / "zorglub.docx")
     (upload / "casse.pdf").write_bytes(b"%PDF-1.4 pas vraiment un PDF")
     (upload / "image.png").write_bytes(b"\x89PNG")
-    llm = FakeLLM(_cite_the_passage_about("zorglubine", "Le zorglubine a été inventé en 1987 par Odile Martin"))
+    llm = FakeLLM(_cite_the_passage_about("zorglubine", "Le zorglubine a été inventé en 1987 par Odile Martin"),
+                  probabilities={"OUI": 1.0})  # the support judge says yes
     small = rag.open(small_corpus, tmp_path / "index", llm=llm, **INDEX_SETTINGS)
     demo, url = serve_ui(small, uploads=True)
     context, page, _ = _open(browser, url)

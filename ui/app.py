@@ -251,7 +251,7 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
         # self-contained for any caller of demo.launch() (the CLI, the tests).
         warnings.simplefilter("ignore", UserWarning)
         demo = gr.Blocks(
-            title="Questions sur les documents",
+            title=t(DEFAULT, "title"),  # the browser tab; set once for the whole server
             analytics_enabled=False,
             css=CSS,
             js=JS,
