@@ -23,8 +23,7 @@ class TimedLLM:
         self.records: list[dict] = []
 
     def stream(self, messages, max_tokens):
-        llama = self.inner._llama
-        rec = {"messages": messages, "cached_before": llama._input_ids.tolist(), "start": time.perf_counter()}
+        rec = {"messages": messages, "cached_before": self.inner.held_tokens(), "start": time.perf_counter()}
         self.records.append(rec)
         text, stamps = "", []
         rec["stamps"] = stamps
@@ -37,34 +36,13 @@ class TimedLLM:
             yield piece
         rec["end"] = time.perf_counter()
         rec["text"] = text
-        rec["n_tokens_after"] = llama.n_tokens
+        rec["n_tokens_after"] = len(self.inner.held_tokens())
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)  # the rest of the LLM interface (next_token_probs), untimed
-
-
-class PromptRenderer:
-    """Renders messages exactly as llama-cpp-python's create_chat_completion does for this GGUF
-    (its embedded Jinja chat template), then tokenizes them the same way."""
-
-    def __init__(self, llama) -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        eos, bos = llama.token_eos(), llama.token_bos()
-        self.llama = llama
-        self.formatter = Jinja2ChatFormatter(
-            template=llama.metadata["tokenizer.chat_template"],
-            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
-
-    def tokens(self, messages) -> list[int]:
-        result = self.formatter(messages=messages)
-        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -76,7 +54,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
+def ask(bot, probe: TimedLLM, renderer, question: str) -> dict:
     """One question through bot.stream, timed from the call to the first text piece and to the Answer."""
     from rag.prompt import answer_messages
 
@@ -94,9 +72,9 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
     sentences_embedded = len(bot.scorer._cache) - cached_sentences
     rec.setdefault("first", rec.get("end", end))
     rec.setdefault("end", end)
-    tokens = renderer.tokens(rec["messages"])
+    tokens = renderer.chat_tokens(rec["messages"])
     n_prompt = len(tokens)
-    system_only = renderer.tokens(rec["messages"][:1])
+    system_only = renderer.chat_tokens(rec["messages"][:1])
     reused = min(_common_prefix(rec["cached_before"], tokens), n_prompt - 1)
     n_sampled = rec["n_tokens_after"] - n_prompt + 1
     decode_s = rec["end"] - rec["first"]
@@ -110,7 +88,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
         "passages": len(answer.passages),
         "prompt_tokens": n_prompt,
         "system_prompt_tokens": len(system_only),
-        "prompt_tokens_naive": len(renderer.tokens(naive)),
+        "prompt_tokens_naive": len(renderer.chat_tokens(naive)),
         "passage_chars": sum(len(p.text) for p in answer.passages),
         "excerpt_chars": len(user_after),
         "reused_prefix_tokens": reused,
@@ -127,7 +105,7 @@ def ask(bot, probe: TimedLLM, renderer: PromptRenderer, question: str) -> dict:
         # robust to bursts of background load: 1 / median gap between streamed pieces (~ one token each)
         "gen_tokens_per_s_median": _median_rate(rec["stamps"]),
         "after_llm_seconds": end - rec["end"],  # citation verification, conflicts
-        "prompt_tokens_checked": probe.inner._llama._input_ids.tolist()[:n_prompt] == tokens,
+        "prompt_tokens_checked": probe.inner.held_tokens()[:n_prompt] == tokens,
         "_tokens": tokens,
         "_answer": answer,
     }
@@ -169,7 +147,7 @@ VARIANTS = {  # prompt-size settings (rag.config.Settings), measured in tokens o
 }
 
 
-def what_if(bot, renderer: PromptRenderer, out: dict) -> dict:
+def what_if(bot, renderer, out: dict) -> dict:
     """Prompt tokens of the round-1 questions under other excerpt settings, and the TTFT that implies
     at the prompt-eval speed measured by the raw runs (the same passages and sentence scores: nothing
     is re-embedded, no LLM call). What it does to answer quality is eval's job (README, "Benchmarks")."""
@@ -189,7 +167,7 @@ def what_if(bot, renderer: PromptRenderer, out: dict) -> dict:
         for q, _ in pairs:
             ans = q["_answer"]
             parts = excerpts(ans.standalone_question, ans.passages[: s.top_k], bot.scorer, budget=s.excerpt_chars)
-            tokens = len(renderer.tokens(answer_messages(ans.standalone_question, ans.language, parts)))
+            tokens = len(renderer.chat_tokens(answer_messages(ans.standalone_question, ans.language, parts)))
             uncached = tokens - q["reused_prefix_tokens"] if q["reused_prefix_tokens"] else tokens
             rows.append({"prompt_tokens": tokens,
                          "est_ttft_seconds": (q["retrieval_seconds"] or 0) + q["excerpts_seconds"] + uncached / rate})
@@ -212,10 +190,10 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
     t0 = time.perf_counter()
     llm = bot.llm
     load_s = time.perf_counter() - t0
-    llama = llm._llama
+    llama = llm.runtime
     probe = TimedLLM(llm)
     bot = rag.open(settings.corpus, index, llm=probe)  # the same index, answering through the probe
-    renderer = PromptRenderer(llama)
+    renderer = llm  # its chat_tokens() render prompts exactly as create_chat_completion does
     out = {"llm": llm.id, "open_seconds": open_s, "llm_load_seconds": load_s, "top_k": settings.top_k,
            "threads": settings.llm_threads, "context_window": settings.context_window,
            "max_answer_tokens": settings.max_answer_tokens, "questions": [], "raw": [], "notes": []}
@@ -247,7 +225,7 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
     if out["questions"]:
         from rag.prompt import answer_messages
 
-        other = renderer.tokens(answer_messages("Question de préchauffage ?", "fr",
+        other = renderer.chat_tokens(answer_messages("Question de préchauffage ?", "fr",
                                                 [SimpleNamespace(n=1, text="Un extrait sans rapport.", sentences=[None])]))
         llama.reset()
         llama.eval(other)

@@ -39,7 +39,8 @@ class LlamaCppLLM:
         self._lock = threading.Lock()  # one model call at a time, whichever context it uses
         self.id = name or path.name
         self._path, self._threads, self._check_ctx = path, n_threads, check_ctx
-        self._reader = None  # NextTokenReader, made on first use
+        self._reader = None  # NextTokenReader on the check context, made on first use
+        self._prompts = None  # NextTokenReader on the answering context (its chat template), likewise
 
     def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
         with self._lock:
@@ -52,6 +53,24 @@ class LlamaCppLLM:
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
+
+    # -- what the benchmark reads (public, so that bench/ needs no private access) ---------------
+    def chat_tokens(self, messages: Messages) -> list[int]:
+        """The tokens the answering context is fed for these messages (the model's chat template)."""
+        from .next_token import NextTokenReader
+
+        if self._prompts is None:
+            self._prompts = NextTokenReader(self._llama)
+        return self._prompts.chat_tokens(messages)
+
+    def held_tokens(self) -> list[int]:
+        """The tokens the answering context holds in its KV cache: the prefix the next prompt can reuse."""
+        return self._llama.input_ids[: self._llama.n_tokens].tolist()
+
+    @property
+    def runtime(self):
+        """The llama_cpp.Llama that answers (for probes that compare with raw llama.cpp)."""
+        return self._llama
 
     def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float]:
         with self._lock:
