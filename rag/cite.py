@@ -22,6 +22,7 @@ _NAME = re.compile(r"(?<![\w'’-])([A-ZÀ-Ý][\w'’-]*[A-Za-zà-ÿ](?:\s+[A-Z�
 _NOT_NAMES = set(fold(w) for w in (
     "Le La Les L Un Une Des Du De Selon Cette Ce Ces Il Elle Ils Elles Et Mais En Dans Pour Sur Avec Au Aux "
     "The A An According This That These It Its In On For With And But However Also Yes No Oui Non "
+    "After Before Since During While When Despite Unlike Après Avant Depuis Pendant Malgré Lorsque Quand Alors "
     "Lundi Monday Mardi Janvier January Février Source Sources NOT_IN_DOCUMENTS"
 ).split())
 # One place, several names (French and English spellings, abbreviations)
@@ -73,7 +74,8 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
         key = fold(name)
         if not name or key in _NOT_NAMES or key in q_folded or len(key) < 3:
             continue
-        if match.start() == 0 and len(words) == 1 and not re.search(r".[A-Z0-9]", name):
+        opens = match.start() == 0 and len(words) == len(match.group(1).split())  # no opening word dropped
+        if opens and len(words) == 1 and not re.search(r".[A-Z0-9]", name):
             continue  # "Shares fell…": a capital at the start of a sentence is not a name by itself
         names.append(name)
     return nums, names

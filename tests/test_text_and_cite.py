@@ -43,6 +43,12 @@ def test_proper_names_must_appear_unless_taken_from_the_question():
     assert missing_claims([], ["Liang Wenfeng"], "fondée par Liang Wenfeng") == []
 
 
+def test_a_sentence_opening_word_is_not_part_of_the_name_after_it():
+    # "After Nvidia's …" names Nvidia, not "After Nvidia"; the same for French openings ("Après Nvidia, …")
+    assert claims("After Nvidia's market capitalisation tumbled, Apple took its place.", "what happened?")[1] == ["Nvidia", "Apple"]
+    assert claims("Après DeepSeek, Nvidia a chuté.", "que s'est-il passé ?")[1] == ["DeepSeek", "Nvidia"]
+
+
 def test_english_names_match_french_spellings():
     _, names = claims("The shock came from China and hit the United States.", "what happened?")
     assert missing_claims([], names, "la Chine a frappé les États-Unis") == []
