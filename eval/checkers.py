@@ -1,4 +1,4 @@
-"""Does a cited span support the sentence that cites it? Two pluggable checkers.
+"""Does a cited span support the sentence that cites it? Three pluggable checkers.
 
     checker.supports(sentence, passage_text, question="") -> (bool, reason)
 
@@ -11,6 +11,9 @@
 * LLMJudgeChecker: asks the configured backend (bot.llm.stream) "Does the passage support the
   sentence?" and reads yes/no. Slower, sees meaning, but is itself a small model that can be wrong;
   its figures are reported in separate columns.
+* SemanticChecker: the deterministic rule, then, when it passes, the meaning-level judge of
+  rag.support (P(supported) read from the model's next-token probabilities, one call, no generation),
+  flagged below rag.support.THRESHOLD. Needs a backend with probabilities (llama.cpp).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from difflib import SequenceMatcher
 from typing import Protocol
 
 from rag.cite import claims, missing_claims
+from rag.support import THRESHOLD, SupportJudge
 from rag.text import fold, strip_markers
 
 # « … », “ … ”, " … " (straight double quotes); at least 3 characters inside
@@ -116,6 +120,28 @@ class LLMJudgeChecker:
         return verdict, "" if verdict else f"judge said {reply[:20]!r}"
 
 
+class SemanticChecker:
+    """The deterministic rule first (free), then the support judge on what it lets through."""
+
+    name = "semantic"
+
+    def __init__(self, llm, threshold: float = THRESHOLD) -> None:
+        self.lexical = DeterministicChecker()
+        self.judge = SupportJudge(llm)
+        self.threshold = threshold
+
+    def supports(self, sentence: str, passage_text: str, question: str = "") -> tuple[bool, str]:
+        ok, reason = self.lexical.supports(sentence, passage_text, question)
+        if not ok:
+            return ok, reason
+        p = self.judge.probability(question, strip_markers(sentence), passage_text)
+        if p is None:
+            raise ValueError("the semantic checker needs next-token probabilities: use an embedded (llama.cpp) LLM")
+        if p < self.threshold:
+            return False, f"judge: the cited text does not say it (P(supported) = {p:.2f})"
+        return True, reason
+
+
 def make_checker(name: str, bot=None) -> Checker:
     if name == "deterministic":
         return DeterministicChecker()
@@ -123,4 +149,8 @@ def make_checker(name: str, bot=None) -> Checker:
         if bot is None:
             raise ValueError("the LLM judge needs a bot (its llm backend)")
         return LLMJudgeChecker(bot.llm)
-    raise ValueError(f"unknown checker {name!r}: use 'deterministic' or 'llm'")
+    if name == "semantic":
+        if bot is None:
+            raise ValueError("the semantic checker needs a bot (its llm backend)")
+        return SemanticChecker(bot.llm)
+    raise ValueError(f"unknown checker {name!r}: use 'deterministic', 'llm' or 'semantic'")

@@ -3,6 +3,7 @@
     rag eval                      # the 20-item fast subset ("fast": true), for CI
     rag eval --full               # all 111 items
     rag eval --judge llm          # add the LLM judge's citation verdicts (separate columns)
+    rag eval --judge semantic     # add the meaning-level support check's verdicts (rag/support.py)
     python -m eval.run --ids fact-01,unans-02 --threshold min_correctness=0.5 --out /tmp/ev
     python -m eval.run --retrieval-only --full     # retrieval hit@k only, no LLM (seconds)
 
@@ -98,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="every item (default: the fast subset)")
     p.add_argument("--ids", help="comma-separated item ids to run (overrides --full / fast)")
     p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")
-    p.add_argument("--judge", choices=("deterministic", "llm"), default="deterministic",
-                   help="'llm' adds an LLM-judge verdict on each citation (reported separately)")
+    p.add_argument("--judge", choices=("deterministic", "llm", "semantic"), default="deterministic",
+                   help="'llm' adds an LLM-judge verdict on each citation, 'semantic' the meaning-level support "
+                        "check (lexical rule + next-token yes/no); both reported in separate columns")
     p.add_argument("--retrieval-only", action="store_true",
                    help="measure retrieval hit@k with bot.search only (no LLM; follow-ups use history + question)")
     p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
@@ -249,7 +251,7 @@ def main(args=None) -> int:
         "questions": str(opts.questions), "mode": mode, "items": len(items),
         "corpus": str(bot.settings.corpus), "index": str(bot.settings.index), "embedder": bot.embedder.id,
         "k": opts.k or bot.settings.top_k, "checker": "deterministic",
-        "judge": "llm" if opts.judge == "llm" and not opts.retrieval_only else "none",
+        "judge": opts.judge if opts.judge != "deterministic" and not opts.retrieval_only else "none",
         "retrieval_only": opts.retrieval_only, "thresholds": "none" if opts.no_thresholds else profile(opts),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -259,8 +261,8 @@ def main(args=None) -> int:
         llm = bot.llm  # load once, outside the per-item timings
         config["llm"] = getattr(llm, "id", bot.settings.llm)
         config["llm_load_s"] = round(time.perf_counter() - t, 1)
-        if opts.judge == "llm":
-            judge = LLMJudgeChecker(llm)
+        if opts.judge != "deterministic":
+            judge = make_checker(opts.judge, bot)
 
     records = evaluate(bot, items, checker=DeterministicChecker(), judge=judge,
                        retrieval_only=opts.retrieval_only, k=opts.k,

@@ -2,11 +2,21 @@
 answer is read from its next-token probabilities (no generation):
 
     SupportJudge(llm).probability(question, sentence, span_text) -> P(supported), 0..1
+    SupportCheck(llm).verdict(question, sentence, span_text) -> Verdict(supported, reason, probability)
 
-One model call per (sentence, span). The instructions and the worked examples come first and never
-change, so llama.cpp keeps them in its KV cache; then the question and the span, shared by the
-sentences of one answer that cite the same span; the sentence last. The examples are made up (a town
-and a company that do not exist), never taken from the corpus or the eval data.
+One model call per (sentence, span), asked only when the lexical rule (every number and name of the
+sentence is in the span) passes. The prompt is a plain question in French, the question asked first:
+the instructions and the question are shared by every check of one answer, so llama.cpp reads them
+once (KV-cache prefix reuse); the span and the sentence come last. The question is in the prompt
+because a sentence can be true to the span and still not answer what was asked with it (a near miss:
+"R1 has 37 GB of parameters" from "R1 needs 37 GB of RAM").
+
+How the prompt was chosen (dev split of eval/support.jsonl, 84 pairs; AUC of P(supported) between
+supported and unsupported pairs): this plain question 0.94; the same with stricter instructions
+0.93; without the question 0.92; in English 0.92; an instruction-style OUI/NON prompt 0.90 zero-shot,
+0.81 with ten made-up worked examples (they pushed every answer towards OUI); asked the other way
+round ("does the sentence contain an error?") the answers were not better than chance: the small
+model reads « oui » as "the sentence agrees". Figures in eval/README.md.
 """
 from __future__ import annotations
 
@@ -17,73 +27,22 @@ from .llms import LLM
 
 
 @dataclass(frozen=True)
-class Example:
-    question: str
-    span: str
-    sentence: str
-    supported: bool
-
-
-@dataclass(frozen=True)
 class JudgePrompt:
     system: str
-    examples: tuple[Example, ...]
-    yes: str
+    template: str  # with {question}, {span}, {sentence}
+    yes: str  # the first word of a reply that says "supported"
     no: str
-    template: str = "Question : {question}\nExtrait : {span}\nPhrase : {sentence}"
 
     def messages(self, question: str, sentence: str, span: str) -> list[dict[str, str]]:
-        turns = [{"role": "system", "content": self.system}]
-        for e in self.examples:
-            turns.append({"role": "user", "content": self.template.format(question=e.question, span=e.span, sentence=e.sentence)})
-            turns.append({"role": "assistant", "content": self.yes if e.supported else self.no})
-        turns.append({"role": "user", "content": self.template.format(question=question, span=span, sentence=sentence)})
-        return turns
+        return [{"role": "system", "content": self.system},
+                {"role": "user", "content": self.template.format(question=question, span=span, sentence=sentence)}]
 
-
-EXAMPLES = (
-    Example("Combien d'habitants compte Valmont ?",
-            "Valmont, petite ville du Jura, compte 4 200 habitants et une seule boulangerie.",
-            "Valmont compte 4 200 habitants.", True),
-    Example("Quel est le salaire du maire de Valmont ?",
-            "Le maire de Valmont, Paul Girard, a inauguré une piscine de 3 millions d'euros.",
-            "Le maire de Valmont gagne 3 millions d'euros.", False),
-    Example("Who founded Orbix?",
-            "Fondée en 2015 par Clara Meyer, la société Orbix fabrique des drones agricoles.",
-            "Orbix was founded by Clara Meyer in 2015.", True),
-    Example("De combien l'indice Tekno a-t-il baissé ?",
-            "L'action Orbix a chuté de 12 % mardi, entraînant l'indice Tekno, en baisse de 2 %.",
-            "L'indice Tekno a baissé de 12 %.", False),
-    Example("Comment ont évolué les ventes de vélos ?",
-            "À Valmont, les ventes de vélos ont reculé de 8 % en 2021, selon la mairie.",
-            "Les ventes de vélos ont progressé de 8 % en 2021.", False),
-    Example("How much did Orbix lose on Tuesday?",
-            "L'action Orbix a chuté de 12 % mardi, entraînant l'indice Tekno, en baisse de 2 %.",
-            "Orbix shares fell 12% on Tuesday.", True),
-    Example("Écris un poème sur la mer.",
-            "Valmont, petite ville du Jura, compte 4 200 habitants et une seule boulangerie.",
-            "La mer chante doucement sous la lune.", False),
-    Example("Qui a fondé Orbix ?",
-            "Fondée en 2015 par Clara Meyer, la société Orbix fabrique des drones agricoles.",
-            "Clara Meyer a fondé Orbix avec Clara Meyer.", False),
-    Example("Combien Orbix a-t-elle levé ?",
-            "En mars, Orbix a levé 20 millions d'euros auprès de fonds européens.",
-            "Orbix a levé 20 millions d'euros pour s'implanter aux États-Unis.", False),
-    Example("Auprès de qui Orbix a-t-elle levé des fonds ?",
-            "En mars, Orbix a levé 20 millions d'euros auprès de fonds européens.",
-            "Des fonds européens ont apporté 20 millions d'euros à Orbix.", True),
-)
 
 PROMPT = JudgePrompt(
-    system=(
-        "Tu vérifies une phrase de réponse contre l'extrait qu'elle cite. Réponds OUI seulement si "
-        "l'extrait affirme tout ce que dit la phrase : mêmes chiffres pour les mêmes choses, même sens, "
-        "rien d'ajouté, et la phrase répond à la question avec ce que dit l'extrait. Sinon réponds NON. "
-        "La phrase peut être en anglais et l'extrait en français. Réponds par un seul mot : OUI ou NON."
-    ),
-    examples=EXAMPLES,
-    yes="OUI",
-    no="NON",
+    system="Tu réponds par oui ou par non, en te fondant uniquement sur l'extrait donné.",
+    template="Question posée : {question}\nExtrait : « {span} »\n\nSelon cet extrait, est-il vrai que : « {sentence} » ?",
+    yes="oui",
+    no="non",
 )
 
 
@@ -105,7 +64,7 @@ class SupportJudge:
 
 # Calibrated on the dev split of eval/support.jsonl (python -m eval.support_eval --split dev): below it
 # the judge's P(supported) flags the sentence.
-THRESHOLD = 0.5
+THRESHOLD = 0.56  # dev: 91 % of unsupported flagged, 8 % of supported (5 % by the lexical rule)
 
 
 @dataclass(frozen=True)

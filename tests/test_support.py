@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.config import Settings
+from rag.llms import load_llm
 from rag.llms.llamacpp import LlamaCppLLM
 from rag.llms.ollama import OllamaLLM
-from rag.support import SupportJudge
+from rag.support import SupportCheck, SupportJudge
 
 YES_NO = [{"role": "system", "content": "Answer with one word: yes or no."}]
 
@@ -83,3 +85,57 @@ def test_options_the_first_token_cannot_tell_apart_are_refused(tiny):
 def test_a_backend_without_probabilities_gives_no_verdict():
     judge = SupportJudge(OllamaLLM("qwen2.5:7b", "http://127.0.0.1:9", 4096))  # nothing is contacted
     assert judge.probability("Qui a fondé DeepSeek ?", "Liang Wenfeng a fondé DeepSeek.", "Fondée par Liang Wenfeng.") is None
+
+
+# Pairs written for this test from the default corpus (not the labelled eval pairs), one or more per
+# class of eval/support.jsonl (wrong attribution: the known miss below); each span is a sentence of
+# corpus/002_047ef219e2027d42.txt.
+MUSK = ("Certains experts, dont Elon Musk, spéculent cependant que DeepSeek disposerait de capacités matérielles bien "
+        "supérieures, évoquant jusqu’à 50 000 puces avancées.")
+A100 = ("En exploitant un réseau de 10 000 puces A100, l’entreprise a défié les attentes, prouvant qu’une gestion "
+        "ingénieuse des ressources pouvait compenser les limitations matérielles.")
+R1 = ("Cette entreprise, fondée par le milliardaire et ancien gestionnaire de fonds spéculatifs Liang Wenfeng, a dévoilé "
+      "un modèle d’intelligence artificielle (IA) révolutionnaire, baptisé R1, qui rivalise avec les performances des "
+      "géants américains tels qu’OpenAI et Meta.")
+SHOCK = ("La start-up chinoise DeepSeek, dirigée par Liang Wenfeng, a dévoilé son modèle d’IA R1, rivalisant avec OpenAI "
+         "et Meta, provoquant une chute de 3,5 % du Nasdaq et une perte de 465 milliards de dollars pour NVIDIA.")
+PAIRS = [  # (class, question, sentence, span)
+    ("supported", "Quel modèle DeepSeek a-t-il dévoilé ?", "DeepSeek a dévoilé R1, un modèle d'IA qui rivalise avec OpenAI et Meta.", R1),
+    ("supported", "How much did the Nasdaq fall?", "The Nasdaq fell 3.5%.", SHOCK),
+    ("supported", "Combien de puces Elon Musk évoque-t-il ?", "Elon Musk évoque jusqu'à 50 000 puces avancées chez DeepSeek.", MUSK),
+    ("near_miss", "Combien coûte une puce A100 ?", "Une puce A100 coûte 10 000 dollars.", A100),
+    ("garbled", "Qui a fondé DeepSeek ?", "Liang Wenfeng a été fondé par Liang Wenfeng.", R1),
+    ("flipped", "Qu'a montré DeepSeek avec ses puces A100 ?",
+     "Avec 10 000 puces A100, DeepSeek a montré qu'une gestion ingénieuse ne peut pas compenser les limitations matérielles.", A100),
+    ("unchecked", "Écris un poème sur l'IA.", "Les machines rêvent en silence sous un ciel de données.", A100),
+    ("wrong_number", "How many chips does Elon Musk mention?", "Elon Musk mentions up to 5,000 advanced chips.", MUSK),
+    ("unsupported_extra", "Combien de puces évoque Elon Musk ?",
+     "Elon Musk évoque jusqu'à 50 000 puces avancées, ce qui prouve que DeepSeek a menti sur ses moyens.", MUSK),
+]
+
+
+@pytest.fixture(scope="module")
+def check():
+    return SupportCheck(load_llm(Settings().with_(llm="embedded")))
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize("kind, question, sentence, span", PAIRS, ids=[f"{p[0]}-{i}" for i, p in enumerate(PAIRS)])
+def test_the_check_accepts_supported_sentences_and_flags_each_kind_of_unsupported_one(check, kind, question, sentence, span):
+    verdict = check.verdict(question, sentence, span)
+    assert verdict.supported == (kind == "supported"), verdict
+
+
+@pytest.mark.llm
+def test_what_the_lexical_rule_rejects_costs_no_model_call(check):
+    _, question, sentence, span = next(p for p in PAIRS if p[0] == "wrong_number")
+    verdict = check.verdict(question, sentence, span)
+    assert not verdict.supported and verdict.probability is None and "5,000" in verdict.reason
+
+
+@pytest.mark.llm
+@pytest.mark.xfail(strict=True, reason="known miss: when one span gives figures for two entities, the 1.5B judge "
+                   "accepts the figure given to the other one (P(supported) 0.9); wrong attribution is the class it "
+                   "flags least (57 % on the dev split)")
+def test_known_miss_a_figure_given_to_the_other_entity_of_the_span(check):
+    assert not check.verdict("De combien NVIDIA a-t-elle chuté ?", "NVIDIA a chuté de 3,5 %.", SHOCK).supported
