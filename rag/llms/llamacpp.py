@@ -12,8 +12,8 @@ from . import Messages
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
 # faster on CPU at the same decoding speed (measured here)
 LLAMA_OPTIONS = {"n_batch": 512, "flash_attn": True}
-# next_token_probs reads a second, small context on the same GGUF: the weights are mmap'd, so they are
-# shared, and its KV cache (~60 MB) keeps the checks' fixed prefix while the first context answers
+# next_token_probs reads a second, small context on the same loaded model: its KV cache (~60 MB) keeps
+# the checks' prefix while the first context keeps the answers' system prompt
 CHECK_CONTEXT = 2048
 
 
@@ -22,9 +22,8 @@ class LlamaCppLLM:
     so the fixed system prompt is evaluated once and reused by later questions."""
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int, name: str | None = None,
-                 check_ctx: int | None = CHECK_CONTEXT) -> None:
-        """check_ctx: size of the separate context that next_token_probs reads; None reads them from
-        the answering context (whose cached prefix then goes back and forth between prompts)."""
+                 check_ctx: int = CHECK_CONTEXT) -> None:
+        """check_ctx: size of the context that next_token_probs reads (prompt + question + span + sentence)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -38,9 +37,9 @@ class LlamaCppLLM:
             raise BackendError(f"llama.cpp could not load {str(path)!r}: {exc}") from None
         self._lock = threading.Lock()  # one model call at a time, whichever context it uses
         self.id = name or path.name
-        self._path, self._threads, self._check_ctx = path, n_threads, check_ctx
-        self._reader = None  # NextTokenReader on the check context, made on first use
-        self._prompts = None  # NextTokenReader on the answering context (its chat template), likewise
+        self._check_ctx = check_ctx
+        self._reader = None  # NextTokenReader, made on first use
+        self._template = None  # ChatTemplate of the model, likewise
 
     def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
         with self._lock:
@@ -57,11 +56,11 @@ class LlamaCppLLM:
     # -- what the benchmark reads (public, so that bench/ needs no private access) ---------------
     def chat_tokens(self, messages: Messages) -> list[int]:
         """The tokens the answering context is fed for these messages (the model's chat template)."""
-        from .next_token import NextTokenReader
+        from .next_token import ChatTemplate
 
-        if self._prompts is None:
-            self._prompts = NextTokenReader(self._llama)
-        return self._prompts.chat_tokens(messages)
+        if self._template is None:
+            self._template = ChatTemplate(self._llama)
+        return self._template.tokens(messages)
 
     def held_tokens(self) -> list[int]:
         """The tokens the answering context holds in its KV cache: the prefix the next prompt can reuse."""
@@ -77,17 +76,11 @@ class LlamaCppLLM:
             if self._reader is None:
                 from .next_token import NextTokenReader
 
-                self._reader = NextTokenReader(self._check_context() if self._check_ctx else self._llama)
+                try:
+                    self._reader = NextTokenReader(self._llama, self._check_ctx)
+                except ValueError as exc:  # llama.cpp could not make the context
+                    raise BackendError(f"{self.id}: no context for next-token probabilities: {exc}") from None
             return self._reader.probs(messages, options)
-
-    def _check_context(self):
-        from llama_cpp import Llama
-
-        try:
-            return Llama(model_path=str(self._path), n_ctx=self._check_ctx, n_threads=self._threads, verbose=False,
-                         **LLAMA_OPTIONS)
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"llama.cpp could not open a check context on {str(self._path)!r}: {exc}") from None
 
 
 def load_packaged(_: str, settings: Settings) -> LlamaCppLLM:

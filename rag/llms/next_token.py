@@ -1,12 +1,14 @@
 """What a llama.cpp model would answer first, as probabilities, without generating anything.
 
-    NextTokenReader(llama).probs(messages, ["oui", "non"]) -> {"oui": 0.83, "non": 0.12}
+    NextTokenReader(llama, n_ctx=2048).probs(messages, ["oui", "non"]) -> {"oui": 0.83, "non": 0.12}
 
-The prompt is built with the model's own chat template, exactly as create_chat_completion does, and
-evaluated once; the probabilities come from the logits of its last position (`logits_all` is not
-needed: it would keep every position's logits, ~1 GB for a 4k context). The context keeps what it
-already holds: the longest common token prefix with the previous prompt is reused from the KV cache,
-as Llama.generate does, so a fixed prefix (instructions, examples) is read once.
+The reader has its own small llama.cpp context on the model `llama` already loaded (the weights are
+not loaded twice), so that what it reads never evicts the answering context's cached prompt, and the
+other way round. The prompt is built with the model's own chat template, exactly as
+create_chat_completion does, and evaluated once; the probabilities come from the logits of its last
+position (`logits_all` is not needed: it would keep every position's logits, ~1 GB for a 4k context).
+The longest common token prefix with the previous prompt is kept in the KV cache, as Llama.generate
+does, so a fixed prefix (instructions, the question shared by one answer's checks) is read once.
 """
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 
-class NextTokenReader:
-    """Reads next-token probabilities from one llama.cpp context (which it leaves consistent for
-    Llama.generate: the tokens it evaluated are recorded as the context's cached prefix)."""
+class ChatTemplate:
+    """The model's chat template: messages -> the tokens create_chat_completion would feed the model,
+    up to the start of the assistant reply."""
 
     def __init__(self, llama: "Llama") -> None:
         from llama_cpp import llama_chat_format
@@ -29,39 +31,57 @@ class NextTokenReader:
         if not template:
             raise ValueError("this GGUF has no chat template (tokenizer.chat_template)")
         self.llama = llama
+
+        def text(token: int) -> str:
+            return llama._model.token_get_text(token) if token != -1 else ""
+
         self._formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=template, eos_token=self._text(llama.token_eos()), bos_token=self._text(llama.token_bos())
+            template=template, eos_token=text(llama.token_eos()), bos_token=text(llama.token_bos())
         )
-        self._option_ids: dict[str, set[int]] = {}
 
-    def _text(self, token: int) -> str:
-        return self.llama._model.token_get_text(token) if token != -1 else ""
-
-    def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """The tokens create_chat_completion would feed the model, up to the start of the assistant reply."""
+    def tokens(self, messages: list[dict[str, str]]) -> list[int]:
         prompt = self._formatter(messages=messages)
         return self.llama.tokenize(prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True)
+
+
+class NextTokenReader:
+    def __init__(self, llama: "Llama", n_ctx: int) -> None:
+        from llama_cpp import _internals, llama_cpp
+
+        self.llama = llama  # tokenizer and model; its own context is left alone
+        self.template = ChatTemplate(llama)
+        params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)  # threads, flash attention…
+        params.n_ctx = n_ctx
+        params.n_batch = min(params.n_batch, n_ctx)
+        params.n_ubatch = min(params.n_ubatch, n_ctx)
+        self.n_ctx, self.n_batch = n_ctx, params.n_batch
+        self._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=params.n_batch, embd=0, n_seq_max=1, verbose=False)
+        self.held: list[int] = []  # the tokens whose keys and values the context holds
+        self._option_ids: dict[str, set[int]] = {}
 
     def last_logits(self, tokens: list[int]) -> np.ndarray:
         """Evaluate `tokens`, reusing the longest prefix the context already holds; the logits of the
         last position (a copy: the next decode overwrites llama.cpp's buffer)."""
-        llama = self.llama
         if not tokens:
             raise ValueError("no tokens to evaluate")
-        if len(tokens) > llama.n_ctx():
-            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context window ({llama.n_ctx()})")
-        held = llama.input_ids[: llama.n_tokens]
-        size = min(len(held), len(tokens))
-        differ = np.nonzero(held[:size] != np.asarray(tokens[:size], dtype=held.dtype))[0]
-        common = int(differ[0]) if differ.size else size
-        common = min(common, len(tokens) - 1)  # evaluate at least one token: its logits are the answer
-        if common and not llama._ctx.kv_cache_seq_rm(-1, common, -1):
-            common = 0  # this model's memory cannot drop a suffix: start over
-        if not common:
-            llama.reset()
-        llama.n_tokens = common
-        llama.eval(tokens[common:])
-        return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).copy()
+        if len(tokens) > self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the check context ({self.n_ctx})")
+        common = 0
+        for held, new in zip(self.held, tokens[:-1]):  # evaluate at least the last token: its logits are the answer
+            if held != new:
+                break
+            common += 1
+        if not self._ctx.kv_cache_seq_rm(-1, common, -1):
+            self._ctx.kv_cache_clear()  # this model's memory cannot drop a suffix: start over
+            common = 0
+        self.held = tokens[:common]
+        for start in range(common, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            self._batch.set_batch(chunk, n_past=start, logits_all=False)
+            self._ctx.decode(self._batch)
+            self.held = tokens[: start + len(chunk)]
+        return np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self.llama.n_vocab(),)).copy()
 
     def option_tokens(self, option: str) -> set[int]:
         """The tokens that start a reply with `option` whatever its case or leading space ("oui",
@@ -84,7 +104,7 @@ class NextTokenReader:
         shared = [(a, b) for i, a in enumerate(options) for b in options[i + 1 :] if ids[a] & ids[b]]
         if shared:
             raise ValueError(f"options {shared[0][0]!r} and {shared[0][1]!r} share a token: they cannot be told apart")
-        logits = self.last_logits(self.chat_tokens(messages)).astype(np.float64)
+        logits = self.last_logits(self.template.tokens(messages)).astype(np.float64)
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         return {option: float(probs[list(ids[option])].sum()) for option in options}
