@@ -133,3 +133,18 @@ def test_what_the_lexical_rule_rejects_costs_no_model_call(check):
                    "flags least (57 % on the dev split)")
 def test_known_miss_a_figure_given_to_the_other_entity_of_the_span(check):
     assert not check.verdict("De combien NVIDIA a-t-elle chuté ?", "NVIDIA a chuté de 3,5 %.", SHOCK).supported
+
+
+@pytest.mark.llm
+def test_rag_eval_semantic_judge_flags_what_the_lexical_checker_lets_through(check):
+    from eval.checkers import DeterministicChecker, SemanticChecker
+    from eval.run import options
+
+    assert options(["--judge", "semantic"]).judge == "semantic"
+    semantic = SemanticChecker(check.judge.llm)
+    _, question, flipped, span = next(p for p in PAIRS if p[0] == "flipped")
+    assert DeterministicChecker().supports(flipped, span, question)[0]  # same figures and names
+    ok, reason = semantic.supports(flipped + " [1]", span, question)
+    assert not ok and "judge" in reason
+    _, question, supported, span = PAIRS[0]
+    assert semantic.supports(supported, span, question) == (True, "")
