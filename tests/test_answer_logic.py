@@ -309,3 +309,14 @@ def test_when_the_meaning_check_rejects_every_sentence_the_bot_abstains(embedder
     _, answer = run(_judged(embedder, "Liang Wenfeng a 40 ans, fondateur de DeepSeek en 2023 [1].", [0.1]),
                     "Quel âge a Liang Wenfeng ?")
     assert answer.abstained and answer.text == ABSTAIN["fr"] and not answer.sentences[0].supported
+
+
+def test_the_bar_is_lower_across_languages():
+    """P(supported) 0.5 drops a French sentence over a French span, not an English one (the judge scores
+    a translation lower for the same support)."""
+    from rag.support import PROMPT, SupportCheck
+
+    check = SupportCheck(FakeLLM([], probabilities={PROMPT.yes: 0.5, PROMPT.no: 0.5}))
+    span = "Fondée en 2023 par Liang Wenfeng, DeepSeek s'est construite sur une approche atypique."
+    assert not check.verdict("Qui a fondé DeepSeek ?", "DeepSeek a été fondée par Liang Wenfeng.", span).supported
+    assert check.verdict("Who founded DeepSeek?", "DeepSeek was founded by Liang Wenfeng.", span).supported
