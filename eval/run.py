@@ -37,37 +37,44 @@ QUESTIONS = ROOT / "eval" / "questions.jsonl"
 # --threshold NAME=VALUE or RAG_EVAL_THRESHOLDS="followup.min_correctness=0.5,max_total=90"; VALUE none
 # drops one. Why each one matters: README, "Faithfulness eval".
 THRESHOLDS: dict[str, dict[str, float | None]] = {
-    # the 20-item subset: 4 fact, 3 english, 5 unanswerable, 4 conflict, 3 followup, 1 adversarial. Its
-    # one adversarial item (adv-08, emoji only) gets an answer today: no gate can sit under 0/1.
+    # the 20-item subset: 4 fact, 3 english, 5 unanswerable, 4 conflict, 3 followup, 1 adversarial.
+    # Measured with the meaning check on 2 cores, llama.cpp on 1 and on 2 threads (same verdicts).
     "fast": {
         "min_retrieval_hit": 0.95,                # 100% (14/14)
-        "min_correctness": 0.55,                  # 57% (8/14)
-        "max_false_abstention": 0.20,             # 14% (2/14)
-        "min_abstention_accuracy": 0.45,          # 50% (3/6)
+        "min_correctness": 0.45,                  # 50% (7/14)
+        "max_false_abstention": 0.25,             # 21% (3/14)
+        "min_abstention_accuracy": 0.80,          # 100% (6/6)
         "min_citation_precision": 0.95,           # 100%
-        "min_citation_recall": 0.95,              # 100%
+        "min_citation_recall": 0.90,              # 94%
         "min_language_match": 0.95,               # 100%
-        "max_total": 60.0,                        # p95 15 s on 2 cores when idle: catches a 4x slowdown
-        "fact.min_correctness": 0.70,             # 75% (3/4)
+        "max_total": 60.0,                        # p95 9 s on 2 cores, quiet: catches a 6x slowdown
+        "fact.min_correctness": 0.45,             # 50% (2/4)
         "english.min_correctness": 0.60,          # 67% (2/3)
         "english.min_language_match": 0.95,       # 100%: an English question answered in French fails
-        "unanswerable.min_abstention_accuracy": 0.55,  # 60% (3/5)
-        "conflict.min_conflict_surfaced": 0.45,   # 50% (2/4)
+        "unanswerable.min_abstention_accuracy": 0.75,  # 100% (5/5)
+        "conflict.min_conflict_surfaced": 0.70,   # 75% (3/4)
         "followup.min_correctness": 0.60,         # 67% (2/3)
+        "adversarial.min_abstention_accuracy": 0.95,  # 100% (1/1: the emoji-only message)
     },
-    # all 111 items. Measured on the items that existed before issue 12 added 47 (near misses,
-    # disagreements, adversarial): the kinds those changed (unanswerable, conflict, adversarial) and the
-    # overall answer rates get their thresholds from the first full run of the new set.
+    # all 111 items: the first full run with the meaning check (README, "Before / after"), English from
+    # the re-run with the cross-lingual bar. The meaning check trades answers for faithfulness: fewer
+    # right answers and more false abstentions than the lexical rule alone, far more correct abstentions.
     "full": {
-        "min_retrieval_hit": 0.87,                # 88% (59/67): retrieval does not depend on the model
-        "min_citation_precision": 0.95,           # 98%
-        "min_citation_recall": 0.95,              # 97%
-        "min_language_match": 0.95,               # 100%
-        "max_total": 60.0,                        # p95 10 s when idle
-        "fact.min_correctness": 0.80,             # 83% (20/24)
-        "english.min_correctness": 0.60,          # 67% (8/12)
+        "min_retrieval_hit": 0.87,                # 91% (61/67)
+        "min_correctness": 0.40,                  # 46%
+        "max_false_abstention": 0.40,             # 33%
+        "min_abstention_accuracy": 0.75,          # 82%
+        "min_citation_precision": 0.95,           # 97%
+        "min_citation_recall": 0.90,              # 95%
+        "min_language_match": 0.95,               # 97%
+        "max_total": 60.0,                        # p95 33 s on a loaded machine, ~12 s idle
+        "fact.min_correctness": 0.70,             # 75% (18/24)
+        "english.min_correctness": 0.40,          # 50% (6/12) after the cross-lingual bar
         "english.min_language_match": 0.95,       # 100%
+        "unanswerable.min_abstention_accuracy": 0.70,  # 76% (26/34)
+        "conflict.min_conflict_surfaced": 0.20,   # 26% (5/19)
         "followup.min_correctness": 0.45,         # 50% (4/8)
+        "adversarial.min_abstention_accuracy": 0.90,  # 100% (10/10)
     },
     # --retrieval-only: follow-ups are searched with the last user turn + the question
     "retrieval": {
