@@ -71,9 +71,9 @@ class Answerer:
         text = text.splitlines()[0].strip().strip('"«» ') if text else ""
         return text if 0 < len(text) <= 3 * len(question) + 50 else question
 
-    def retrieve(self, queries: list[str], k: int | None) -> list[Passage]:
-        """Passages for several wordings of the question, fused by reciprocal rank."""
-        found = [self.search(q, k) for q in queries]
+    @staticmethod
+    def fused(found: list[list[Passage]]) -> list[Passage]:
+        """Passages found for several wordings of the question, fused by reciprocal rank."""
         by_id = {p.chunk_id: p for passages in found for p in passages}
         ranked = fuse([[(p.chunk_id, p.score) for p in passages] for passages in found])
         return [by_id[chunk_id] for chunk_id, _ in ranked[: len(found[0])]]
@@ -91,7 +91,7 @@ class Answerer:
         passages = self.search(standalone, k)
         if passages and language != "fr" and _has_words(question):
             queries.insert(0, self.in_french(standalone))
-            passages = self.retrieve(queries, k)
+            passages = self.fused([self.search(queries[0], k), passages])
         clock.lap("retrieval")
         answer = Answer(question=question, text="", passages=passages, language=language,
                         standalone_question=standalone, timings=clock.timings)
