@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from eval import metrics, report
-from eval.checkers import DeterministicChecker, LLMJudgeChecker
+from eval.checkers import DeterministicChecker, make_checker
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"

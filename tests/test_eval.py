@@ -500,3 +500,16 @@ def test_end_to_end_on_a_small_subset_with_the_real_llm(index_dir, tmp_path, cap
     for item in results["items"]:
         for c in item["answer"]["citations"]:
             assert item["metrics"]["k"] >= c["passage"] >= 1
+
+
+@pytest.mark.parametrize("judge", ["llm", "semantic"])
+def test_every_judge_the_cli_offers_is_reachable_from_eval_run(judge):
+    """`rag eval --judge X` reaches its checker through eval.run (a lost import once made both crash
+    with a NameError before the first item)."""
+    from types import SimpleNamespace
+
+    import eval.run
+    from rag.testing import FakeLLM
+
+    checker = eval.run.make_checker(judge, SimpleNamespace(llm=FakeLLM([])))
+    assert checker is not None and judge in eval.run.build_parser()._option_string_actions["--judge"].choices

@@ -5,7 +5,7 @@ from rag import render
 from rag.cite import Verifier, rival_figures, split_answer
 from rag.prompt import SentenceScorer, usable_spans
 from rag.text import numbers
-from rag.types import Answer, Excerpt, Passage, Sentence, Span
+from rag.types import Answer, Excerpt, Passage, Sentence
 
 LOSS_A = "Lundi, Nvidia a perdu 465 milliards de dollars de capitalisation boursière en une seule séance."
 LOSS_B = "En une seule séance lundi, Nvidia a vu fondre sa capitalisation boursière de 589 milliards de dollars."
