@@ -95,8 +95,8 @@ class _Waiting:
     def count(self) -> int:
         now = time.monotonic()
         with self._lock:
-            for ticket, t in list(self._since.items()):
-                if now - t > STALE_AFTER:
+            for ticket, since in list(self._since.items()):
+                if now - since > STALE_AFTER:
                     del self._since[ticket]
             return len(self._since)
 
