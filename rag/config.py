@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import ConfigError
+from .load import cores
 
 
 # Offline hygiene for the libraries underneath (no hub look-ups, no telemetry), set once on import of
@@ -56,9 +57,9 @@ def env_flag(name: str) -> bool:
 
 
 # the smallest sensible value of each numeric setting
-_MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1,
+_MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1, "llm_decode_threads": 0,
             "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1,
-            "embed_threads": 1, "port": 1, "openai_timeout": 0.1}
+            "embed_threads": 1, "ingest_nice": 0, "port": 1, "openai_timeout": 0.1}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ class Settings:
     # most this many characters (prompt size drives time to first token on a CPU; README, Benchmarks)
     excerpt_chars: int = field(default_factory=lambda: env_number("RAG_EXCERPT_CHARS", 1500))
     llm: str = field(default_factory=lambda: _env("RAG_LLM", "embedded"))
-    llm_threads: int = field(default_factory=lambda: env_number("RAG_LLM_THREADS", os.cpu_count() or 2))
+    # llama.cpp reads prompts with llm_threads; it decodes with llm_decode_threads, or (0) with as many
+    # as the cores other programs leave free, re-checked twice a second (rag/load.py; README, Under load)
+    llm_threads: int = field(default_factory=lambda: env_number("RAG_LLM_THREADS", cores()))
+    llm_decode_threads: int = field(default_factory=lambda: env_number("RAG_LLM_DECODE_THREADS", 0))
     context_window: int = field(default_factory=lambda: env_number("RAG_CONTEXT_WINDOW", 4096))
     max_answer_tokens: int = field(default_factory=lambda: env_number("RAG_MAX_ANSWER_TOKENS", 256))
     model_dir: Path = field(
@@ -88,7 +92,10 @@ class Settings:
     support_threshold: float | None = field(default_factory=lambda: env_number("RAG_SUPPORT_THRESHOLD", None, float))
     # index files that symbolic links in the corpus lead to outside of it (off: they are skipped)
     follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
-    embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(os.cpu_count() or 1, 4)))
+    embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(cores(), 4)))
+    # `rag ingest` and an ingest started from the page run at this lower priority (nice), so that answers
+    # being served keep their speed; 0 = normal priority (the page then ingests in its own process, not a worker)
+    ingest_nice: int = field(default_factory=lambda: env_number("RAG_INGEST_NICE", 10))
     ollama_host: str = field(default_factory=lambda: _env("OLLAMA_HOST", "http://127.0.0.1:11434"))
     # any OpenAI-compatible server (RAG_LLM=openai:<model>): vLLM, llama.cpp's server, LM Studio, TGI, Ollama's /v1
     openai_base_url: str = field(default_factory=lambda: _env("RAG_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
@@ -111,6 +118,8 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value < minimum:
                 raise ConfigError(f"{name} (RAG_{name.upper()}) must be a number of at least {minimum}, not {value!r}")
+        if self.ingest_nice > 19:
+            raise ConfigError(f"ingest_nice (RAG_INGEST_NICE) is a nice value from 0 to 19, not {self.ingest_nice!r}")
         if self.support_threshold is not None and not 0 <= self.support_threshold < 1:
             raise ConfigError(f"support_threshold (RAG_SUPPORT_THRESHOLD) must be in [0, 1), not {self.support_threshold!r}")
         if self.chunk_overlap >= self.chunk_size:

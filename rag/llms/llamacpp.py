@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 from ..config import Settings
 from ..errors import BackendError
+from ..load import INTERVAL, CoreWatch, decode_threads
 from . import Messages
 
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
@@ -22,8 +24,10 @@ class LlamaCppLLM:
     so the fixed system prompt is evaluated once and reused by later questions."""
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int, name: str | None = None,
-                 check_ctx: int = CHECK_CONTEXT) -> None:
-        """check_ctx: size of the context that next_token_probs reads (prompt + question + span + sentence)."""
+                 check_ctx: int = CHECK_CONTEXT, decode_threads: int = 0) -> None:
+        """n_threads: threads that read prompts (and the most that decode); decode_threads: a fixed
+        number for decoding, or 0 to use the cores other programs leave free (rag/load.py);
+        check_ctx: size of the context that next_token_probs reads (prompt + question + span + sentence)."""
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -31,11 +35,14 @@ class LlamaCppLLM:
         if not path.is_file():
             raise BackendError(f"GGUF model file {str(path)!r} does not exist")
         try:
-            self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False,
-                                **LLAMA_OPTIONS)
+            self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=decode_threads or n_threads,
+                                n_threads_batch=n_threads, verbose=False, **LLAMA_OPTIONS)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {str(path)!r}: {exc}") from None
         self._lock = threading.Lock()  # one model call at a time, whichever context it uses
+        self._threads = n_threads
+        self._watch = None if decode_threads else CoreWatch()
+        self.decode_threads = decode_threads or n_threads  # what the last answer decoded with (bench reads it)
         self.id = name or path.name
         self._check_ctx = check_ctx
         self._reader = None  # NextTokenReader, made on first use
@@ -43,12 +50,27 @@ class LlamaCppLLM:
 
     def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
         with self._lock:
+            self._adapt_threads()
+            checked = time.monotonic()
             for chunk in self._llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
             ):
+                if time.monotonic() - checked >= INTERVAL:  # between two tokens: a load may have come or gone
+                    self._adapt_threads()
+                    checked = time.monotonic()
                 delta = chunk["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+    def _adapt_threads(self) -> None:
+        """Decode with the cores nobody else is using; read prompts with all of them (a prompt's big
+        matrix products tolerate a busy core, token-by-token decoding collapses: rag/load.py)."""
+        if self._watch is None:
+            return
+        wanted = decode_threads(self._threads, self._watch.others_busy())
+        if wanted != self.decode_threads:
+            self._llama._ctx.set_n_threads(wanted, self._threads)
+            self.decode_threads = wanted
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
@@ -87,8 +109,10 @@ def load_packaged(_: str, settings: Settings) -> LlamaCppLLM:
     from ..models import DEFAULT, PACKAGED, assemble
 
     path = assemble(PACKAGED[DEFAULT], settings.model_dir)
-    return LlamaCppLLM(path, settings.context_window, settings.llm_threads, name=DEFAULT)
+    return LlamaCppLLM(path, settings.context_window, settings.llm_threads, name=DEFAULT,
+                       decode_threads=settings.llm_decode_threads)
 
 
 def load_gguf(path: str, settings: Settings) -> LlamaCppLLM:
-    return LlamaCppLLM(Path(path).expanduser(), settings.context_window, settings.llm_threads)
+    return LlamaCppLLM(Path(path).expanduser(), settings.context_window, settings.llm_threads,
+                       decode_threads=settings.llm_decode_threads)
