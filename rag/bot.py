@@ -44,9 +44,17 @@ class Bot:
         self._progress = progress
 
     # -- index -------------------------------------------------------------------------------
-    def ingest(self, progress: Progress | None = None, rebuild_because: str | None = None) -> IngestReport:
-        """Bring the index up to date with the corpus folder (incremental) and reload it."""
-        report = ingest(self.settings, self.embedder, progress or self._progress, self.store, rebuild_because)
+    def ingest(self, progress: Progress | None = None, rebuild_because: str | None = None,
+               background: bool = False) -> IngestReport:
+        """Bring the index up to date with the corpus folder (incremental) and reload it.
+        background: while answers are being served, ingest in a child process at lower priority
+        (settings.ingest_nice; rag/background.py) so that they keep their speed."""
+        if background and self.settings.ingest_nice:
+            from .background import ingest_niced
+
+            report = ingest_niced(self.settings, progress or self._progress, rebuild_because)
+        else:
+            report = ingest(self.settings, self.embedder, progress or self._progress, self.store, rebuild_because)
         self.last_report = report
         if report.rebuilt_because:
             self.notice = f"The index was rebuilt: {report.rebuilt_because}."

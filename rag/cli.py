@@ -62,8 +62,13 @@ def _open(args):
 
 
 def cmd_ingest(args) -> int:
+    from rag.config import Settings
+
     if args.dir:
         args.corpus = args.dir
+    # an ingest can wait: at a lower priority it leaves the cores to answers being served meanwhile,
+    # and loses nothing on an idle machine (README, Under load)
+    os.nice(Settings().ingest_nice)
     bot = _open(args)
     print(bot.last_report.summary())
     return 0

@@ -211,7 +211,7 @@ def build(bot, max_waiting: int = MAX_WAITING, uploads: bool = False) -> gr.Bloc
             progress((done, total), desc=t(lang, "embedding"), unit=t(lang, "passages"))
 
         try:
-            return bot.ingest(progress=step).summary()
+            return bot.ingest(progress=step, background=True).summary()
         except RagError as exc:
             return f"⚠️ {exc}"
         except Exception as exc:
