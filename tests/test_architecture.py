@@ -121,3 +121,12 @@ def test_the_readme_lists_every_registered_backend():
     readme = (ROOT / "README.md").read_text()
     for registry in (rag.STORES, rag.EMBEDDERS, rag.LLMS):
         assert registry.table() in readme, f"README is missing the current {registry.variable} table"
+
+
+def test_every_setting_is_in_the_readmes_configuration_table():
+    """Configuration lives in one place (rag/config.py) and is documented in one place."""
+    import re
+
+    names = set(re.findall(r'(?:_env|env_number|env_flag)\("([A-Z_]+)"', (ROOT / "rag" / "config.py").read_text()))
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert len(names) > 20 and not [n for n in sorted(names) if f"`{n}`" not in table]
