@@ -244,11 +244,6 @@ def run(index: Path, quick: bool, log, deadline: float) -> dict:
     for r in out["questions"]:
         r.pop("_tokens", None)
         r.pop("_answer", None)
-    # llama.cpp threading under the current load, in fresh processes (see bench/llm_probe.py)
-    from . import llm_probe
-
-    log("generation: llama.cpp threading probe")
-    out["threads_probe"] = llm_probe.run(log, deadline + (60 if quick else 90), rounds=1 if quick else 2)
     if out["raw"]:
         for key, name in (("gen_tokens_per_s", "gen_ratio"), ("gen_tokens_per_s_median", "gen_ratio_median_gap")):
             pairs = [(q[key], w[key]) for q, w in zip(out["questions"], out["raw"]) if q[key] and w[key]]

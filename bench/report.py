@@ -63,6 +63,18 @@ def targets(res: dict) -> list[dict]:
         rows.append({"target": "pipeline generation tokens/s vs raw llama.cpp (median over pipeline/raw pairs)", "goal": "≥ 90%",
                      "measured": f"{gen['gen_ratio']:.0%} (by median inter-token gap: {_f(gen.get('gen_ratio_median_gap'), '{:.0%}')})",
                      "pass": gen["gen_ratio"] >= 0.9})
+    summary = (res.get("load") or {}).get("summary") or {}
+    for key, goal, ok in (
+        ("decode vs quiet single thread, 1 core busy", "≥ 90%", lambda v: v >= 0.9),
+        ("first token vs quiet, 1 core busy", "≤ 1.3×", lambda v: v <= 1.3),
+        ("first token vs quiet, 1 core busy at nice 10", "≤ 1.3×", lambda v: v <= 1.3),
+        ("quiet decode_tokens_per_s vs 2 / 2", "≥ 90%", lambda v: v >= 0.9),
+        ("answer total during an ingest, niced (rag's policy), vs quiet", "≤ 1.5×", lambda v: v <= 1.5),
+    ):
+        if key in summary:
+            pct = goal.endswith("%")
+            rows.append({"target": f"under load: {key}", "goal": goal,
+                         "measured": f"{summary[key]:.0%}" if pct else f"{summary[key]:.2f}×", "pass": ok(summary[key])})
     return rows
 
 
@@ -213,18 +225,50 @@ def markdown(res: dict) -> str:
             for name, v in wi["variants"].items():
                 out.append(f"| {name} | {', '.join(str(t) for t in v['prompt_tokens'])} | "
                            f"{', '.join(f'{t:.1f}' for t in v['est_ttft_seconds'])} s |")
-        probe = gen.get("threads_probe") or {}
-        if probe.get("runs"):
-            by: dict = {}
-            for r in probe["runs"]:
-                by.setdefault(r["variant"], []).append(r)
-            out += ["", f"llama.cpp threading under the machine's load at that moment (fresh process per run, "
-                        f"{probe['prompt_tokens']}-token prompt, {probe['gen_tokens']} greedy tokens; tok/s per run):", "",
-                    "| variant | threads | prompt tok/s | decode tok/s | 1-min load |", "|---|---|---|---|---|"]
-            for name, runs in by.items():
-                out.append(f"| {name} | {runs[0]['threads']} | " + " / ".join(f"{r['prompt_tokens_per_s']:.1f}" for r in runs)
-                           + " | " + " / ".join(_f(r['gen_tokens_per_s'], '{:.1f}') for r in runs)
-                           + " | " + " / ".join(f"{r['loadavg']:.1f}" for r in runs) + " |")
-            out += _notes(probe)
         out += _notes(gen)
+    out += _under_load(res.get("load"))
     return "\n".join(out) + "\n"
+
+
+def _under_load(load: dict | None) -> list[str]:
+    if not load:
+        return []
+    from .load import LOADS, SETTINGS
+
+    grid = load["threads"]
+    runs = {(r["setting"], r["load"]): r for r in grid["runs"]}
+    loads = [name for name, _, _ in LOADS if any(k[1] == name for k in runs)]
+    out = ["", "## Under load", "",
+           f"Time to first token (~300-token prompt) and decode speed ({grid['gen_tokens']} tokens) of the embedded model, "
+           "fresh process per run, while busy loops hold cores; threads = decode / prompt:", "",
+           "| threads | " + " | ".join(loads) + " |", "|---|" + "---|" * len(loads)]
+    for label, _, _ in SETTINGS:
+        cells = []
+        for name in loads:
+            r = runs.get((label, name))
+            cells.append("–" if not r else f"{r['ttft_seconds']:.2f} s, {_f(r['decode_tokens_per_s'], '{:.1f}')} tok/s"
+                         + (f" ({r['decode_threads_at_end']} thr.)" if label.startswith("rag") else ""))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += _notes(grid)
+    ans = load.get("answers") or {}
+    if ans.get("quiet"):
+        def fmt(rs):
+            return ", ".join(f"{r['total_seconds']:.1f} s (first words {r['ttft_seconds']:.1f} s)" for r in rs)
+
+        out += ["", "One person's answer (`bot.stream`, default corpus; total time, and time to the first draft words):", "",
+                "| while | answer |", "|---|---|", f"| nothing else (quiet) | {fmt(ans['quiet'])} |"]
+        sp = ans.get("second_person")
+        if sp:
+            out.append(f"| a second person asked a moment before (one model: answers take turns) | {fmt([sp['first']])}; "
+                       f"the other person's: {fmt([sp['second']])} |")
+        for label, part in (ans.get("ingest") or {}).items():
+            out.append(f"| an ingest of the default corpus runs, {label} (nice {part['nice']}; "
+                       f"{part['ingests_completed']} ingests completed meanwhile) | {fmt(part['answers'])} |")
+        for n, u in (ans.get("ui") or {}).items():
+            out.append(f"| {n} session{'s' * (int(n) > 1)} asking at once through the UI ({u['completed']} answers, "
+                       f"{u['failures']} failures) | p50 {_f(u['latency_p50'], '{:.1f}')} s, p95 {_f(u['latency_p95'], '{:.1f}')} s "
+                       f"(first words p95 {_f(u['first_words_p95'], '{:.1f}')} s; {u['answers_per_min']:.1f} answers/min) |")
+        out += _notes(ans)
+    if load.get("summary"):
+        out += ["", "Ratios (this run): " + "; ".join(f"{k} {v:.2f}" for k, v in load["summary"].items()) + "."]
+    return out
