@@ -105,6 +105,9 @@ def ask(bot, probe: TimedLLM, renderer, question: str) -> dict:
         # robust to bursts of background load: 1 / median gap between streamed pieces (~ one token each)
         "gen_tokens_per_s_median": _median_rate(rec["stamps"]),
         "after_llm_seconds": end - rec["end"],  # citation verification, conflicts
+        # the meaning check of each answer sentence against its cited span (rag/support.py)
+        "meaning_check_seconds": answer.timings.get("meaning_check"),
+        "checked_sentences": len(answer.sentences),
         "prompt_tokens_checked": probe.inner.held_tokens()[:n_prompt] == tokens,
         "_tokens": tokens,
         "_answer": answer,

@@ -215,6 +215,14 @@ def markdown(res: dict) -> str:
                 f"{c['cold_prompt_eval_seconds']:.2f} s cold → {c['warm_prompt_eval_seconds']:.2f} s; TTFT "
                 f"{c['cold_ttft_seconds']:.1f} s → {c['warm_ttft_seconds']:.1f} s (excerpt scoring "
                 f"{c['cold_excerpts_seconds']:.2f} → {c['warm_excerpts_seconds']:.2f} s, its sentence-vector cache is warm too).")
+        checks = [(q["meaning_check_seconds"], q["checked_sentences"]) for q in gen["questions"]
+                  if q.get("meaning_check_seconds") is not None and q.get("checked_sentences")]
+        if checks:
+            seconds, sentences = sum(c[0] for c in checks), sum(c[1] for c in checks)
+            out.append(f"\nVerification cost (the meaning check, one next-token read per answer sentence on a second "
+                       f"context that keeps its prefix cached): {seconds / len(checks):.2f} s per answer, "
+                       f"{seconds / sentences:.2f} s per sentence ({sentences} sentences in {len(checks)} answers), "
+                       f"after the last token; the verified answer follows the draft by that much.")
         out.append(f"\nLLM load {gen['llm_load_seconds']:.1f} s; rag.open on the built index {gen['open_seconds']:.1f} s.")
         wi = gen.get("what_if") or {}
         if wi.get("variants"):
@@ -249,6 +257,10 @@ def _under_load(load: dict | None) -> list[str]:
             cells.append("–" if not r else f"{r['ttft_seconds']:.2f} s, {_f(r['decode_tokens_per_s'], '{:.1f}')} tok/s"
                          + (f" ({r['decode_threads_at_end']} thr.)" if label.startswith("rag") else ""))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
+    if grid.get("two_at_once"):
+        out.append("\nTwo answers at once (two processes, rag's policy, quiet otherwise): " + "; ".join(
+            f"first token {r['ttft_seconds']:.2f} s, decode {_f(r['decode_tokens_per_s'], '{:.1f}')} tok/s"
+            for r in grid["two_at_once"]) + ".")
     out += _notes(grid)
     ans = load.get("answers") or {}
     if ans.get("quiet"):
