@@ -28,7 +28,6 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -37,6 +36,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ..errors import BackendError, IndexCorrupt
+from ..registry import redact
 from ..types import Chunk
 
 log = logging.getLogger("rag")
@@ -101,15 +101,6 @@ def _lexical_statistics(conn: psycopg.Connection, chunks: sql.Identifier, terms:
     conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (lexeme)").format(terms))
     average = conn.execute(sql.SQL("SELECT avg(tokens)::float8 FROM {}").format(chunks)).fetchone()[0]
     return {**BM25, "avg_tokens": max(average or 1.0, 1.0), "common_df": max(int(0.05 * n), 1000)}
-
-
-def redact(url: str) -> str:
-    """The URL without its password, as it may appear in messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _tables(generation: int) -> tuple[sql.Identifier, ...]:
