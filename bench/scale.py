@@ -140,12 +140,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_server(model: Path, alias: str, log_path: Path, threads: int, timeout: float = 120):
-    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on a free loopback
-    port, for the duration of the block; yields its /v1 URL."""
+def llama_server(model: Path, alias: str, log_path: Path, threads: int, timeout: float = 120, port: int | None = None):
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on a loopback port
+    (a free one unless given), for the duration of the block; yields its /v1 URL."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)]
     with open(log_path, "wb") as out:
