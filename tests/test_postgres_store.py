@@ -97,6 +97,43 @@ def test_the_url_reaches_the_store_unmangled(monkeypatch):
     assert isinstance(store, PostgresStore) and store.url == "postgresql://u@127.0.0.1:5/db?options=-csearch_path%3Dx"
 
 
+def test_postgres_is_read_as_postgresql_as_libpq_reads_it():
+    store = open_store("postgres://u@127.0.0.1:5/db?sslmode=disable")
+    assert isinstance(store, PostgresStore) and store.url == "postgresql://u@127.0.0.1:5/db?sslmode=disable"
+
+
+WRONG_URLS = ["mysql://u:s3cret-pw@db.example/rag", "pgsql://127.0.0.1/rag", "postgresql+psycopg://127.0.0.1/rag",
+              "http://127.0.0.1:5432/rag", "sqlite:///tmp/rag.db"]
+
+
+@pytest.mark.parametrize("url", WRONG_URLS)
+def test_a_url_no_store_speaks_is_refused_naming_the_stores_and_creates_nothing(url, tmp_path, monkeypatch,
+                                                                              small_corpus):
+    """Before, any URL that was not postgresql://… was taken for a folder path ("mysql:/u:…") and created."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    scheme = url.split("://")[0]
+    with pytest.raises(BackendError) as caught:
+        rag.open(small_corpus, url, **INDEX_SETTINGS)
+    message = str(caught.value)
+    assert f"no index store speaks {scheme}://" in message and "RAG_INDEX" in message
+    assert "/path/to/folder or postgresql://user@host:port/db" in message
+    assert "s3cret-pw" not in message
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_the_cli_refuses_a_url_no_store_speaks_and_creates_no_folder(small_corpus, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--corpus", str(small_corpus), "--index",
+                           "mysql://x"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("rag: error: unknown index store 'mysql://x' (RAG_INDEX): no index store speaks "
+                                  "mysql://; use /path/to/folder or postgresql://"), done.stderr
+    assert list(work.iterdir()) == []
+
+
 def test_an_unreachable_database_is_named_without_its_password():
     store = open_store("postgresql://rag:s3cret-pw@127.0.0.1:1/db")
     with pytest.raises(BackendError) as caught:

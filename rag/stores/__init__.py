@@ -63,7 +63,7 @@ STORES = Registry("index store", "RAG_INDEX", [
             "per ingest, switched atomically (default)", "rag.stores.files:open_store", default=True),
     Backend("postgresql", "postgresql://user@host:port/db", "PostgreSQL: pgvector HNSW (dense) + BM25 over French "
             "full-text lexemes (GIN), one generation per ingest committed in one transaction",
-            "rag.stores.postgres:open_store"),
+            "rag.stores.postgres:open_store", aliases=("postgres",)),
 ])
 
 
