@@ -1,8 +1,8 @@
 """Under load: how fast answers stay when other work shares the cores.
 
 1. Threads: the embedded model's time to first token and decode speed with 0, 1 and 2 cores kept busy
-   by another program (a busy loop at normal priority; and one at `nice 10`, which is what rag's own
-   background work runs at), for fixed thread settings (decode / prompt) and for rag's policy (prompt
+   by another program (a busy loop at normal priority; and one at idle priority, which is what rag's
+   own background work runs at), for fixed thread settings (decode / prompt) and for rag's policy (prompt
    on every core, decode on the cores nobody else uses: rag/load.py). A fresh process per run.
 2. Answers: one person's question through `bot.stream` on the default corpus, quiet, then while
    (a) a second person asks at the same moment, (b) an ingest runs (rag's niced background worker,
@@ -31,8 +31,8 @@ BUSY_LOOP = [sys.executable, "-c", "while True: pass"]
 GEN_TOKENS = 48
 # (label, decode threads, prompt threads); 0 decode threads = rag's policy
 SETTINGS = (("2 / 2 (earlier default)", 2, 2), ("1 / 1", 1, 1), ("1 / 2", 1, 2), ("rag's policy: adaptive / 2", 0, 2))
-# (label, busy loops, their nice value)
-LOADS = (("quiet", 0, 0), ("1 core busy", 1, 0), ("2 cores busy", 2, 0), ("1 core busy at nice 10", 1, 10))
+# (label, busy loops, their priority)
+LOADS = (("quiet", 0, "normal"), ("1 core busy", 1, "normal"), ("2 cores busy", 2, "normal"), ("1 core busy at idle priority", 1, "idle"))
 
 
 def _child(decode: int, prompt: int) -> dict:
@@ -54,13 +54,15 @@ def _child(decode: int, prompt: int) -> dict:
 
 
 class Busy:
-    """n busy loops at a nice value, for the length of a with-block."""
+    """n busy loops, at normal or idle priority, for the length of a with-block."""
 
-    def __init__(self, n: int, nice: int = 0) -> None:
-        self.n, self.nice = n, nice
+    def __init__(self, n: int, priority: str = "normal") -> None:
+        self.n, self.priority = n, priority
 
     def __enter__(self):
-        self.procs = [subprocess.Popen(["nice", "-n", str(self.nice), *BUSY_LOOP]) for _ in range(self.n)]
+        idle = "from rag.load import yield_cores; yield_cores()\n" if self.priority == "idle" else ""
+        self.procs = [subprocess.Popen([sys.executable, "-c", idle + "while True: pass"], cwd=ROOT)
+                      for _ in range(self.n)]
         time.sleep(1.0)  # let rag's core watch see them (two readings)
         return self
 
@@ -77,8 +79,8 @@ def threads_grid(log, deadline: float, quick: bool) -> dict:
     env = {k: v for k, v in ORIGINAL_ENV.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "RAG_LLM_DECODE_THREADS")}
     loads = LOADS[:2] if quick else LOADS
     out = {"gen_tokens": GEN_TOKENS, "runs": [], "notes": []}
-    for load, n, nice in loads:
-        with Busy(n, nice):
+    for load, n, priority in loads:
+        with Busy(n, priority):
             for label, decode, prompt in SETTINGS:
                 if time.perf_counter() > deadline:
                     out["notes"].append(f"stopped before {label} / {load} (time budget)")
@@ -118,7 +120,8 @@ def _ask(bot, question: str) -> dict:
 def answers(index: Path, workdir: Path, log, deadline: float, quick: bool) -> dict:
     """Part 2. Consecutive questions differ, so each one finds only the system prompt in the KV cache."""
     import rag
-    from rag.background import ingest_niced
+    from rag.background import ingest_in_background
+    from rag.ingest import ingest
 
     settings = rag.Settings()
     bot = rag.open(settings.corpus, index)
@@ -140,9 +143,10 @@ def answers(index: Path, workdir: Path, log, deadline: float, quick: bool) -> di
     out["second_person"]["second"] = second
     log(f"load: with a second person asking: {out['second_person']['first']['total_seconds']:.1f} s")
 
-    # (b) an ingest of the default corpus, again and again until the answer is done: rag's niced worker,
-    # then the same worker at normal priority
-    for label, nice in (("niced (rag's policy)", settings.ingest_nice or 10), ("normal priority", 0)):
+    # (b) an ingest of the default corpus, again and again until the answer is done: rag's worker at
+    # idle priority, then the same ingest at normal priority (a thread of this process, as the page
+    # did before)
+    for label, priority in (("at idle priority (rag's policy)", "idle"), ("at normal priority", "normal")):
         if time.perf_counter() > deadline:
             out["notes"].append(f"skipped the ingest at {label} (time budget)")
             continue
@@ -152,11 +156,13 @@ def answers(index: Path, workdir: Path, log, deadline: float, quick: bool) -> di
             n = 0
             while not stop.is_set():
                 n += 1
-                target = workdir / f"load-ingest-{nice}-{n}"
-                ingest_niced(settings.with_(index=str(target), ingest_nice=nice),
-                             lambda done, total: started.set())
+                target = settings.with_(index=str(workdir / f"load-ingest-{priority}-{n}"))
+                if priority == "idle":
+                    ingest_in_background(target, lambda done, total: started.set())
+                else:
+                    ingest(target, bot.embedder, lambda done, total: started.set())
                 rounds.append(n)
-                shutil.rmtree(target, ignore_errors=True)
+                shutil.rmtree(target.index, ignore_errors=True)
 
         worker = threading.Thread(target=reindex, daemon=True)
         worker.start()
@@ -165,7 +171,7 @@ def answers(index: Path, workdir: Path, log, deadline: float, quick: bool) -> di
         runs = [_ask(bot, q) for q in ((qb,) if quick else (qb, qa))]
         stop.set()
         worker.join(300)
-        out.setdefault("ingest", {})[label] = {"answers": runs, "nice": nice, "ingests_completed": len(rounds)}
+        out.setdefault("ingest", {})[label] = {"answers": runs, "ingests_completed": len(rounds)}
         log(f"load: during an ingest, {label}: {[round(r['total_seconds'], 1) for r in runs]} s")
 
     # (c) three sessions at once through the UI, against one session, on the same served page
@@ -210,7 +216,7 @@ def summarise(out: dict) -> dict:
 
     s: dict = {}
     quiet_single = get(single, "quiet", "decode_tokens_per_s")
-    for load in ("1 core busy", "1 core busy at nice 10"):
+    for load in ("1 core busy", "1 core busy at idle priority"):
         decode, ttft = get(policy, load, "decode_tokens_per_s"), get(policy, load, "ttft_seconds")
         quiet_ttft = get(policy, "quiet", "ttft_seconds")
         if decode and quiet_single:

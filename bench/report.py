@@ -67,9 +67,9 @@ def targets(res: dict) -> list[dict]:
     for key, goal, ok in (
         ("decode vs quiet single thread, 1 core busy", "≥ 90%", lambda v: v >= 0.9),
         ("first token vs quiet, 1 core busy", "≤ 1.3×", lambda v: v <= 1.3),
-        ("first token vs quiet, 1 core busy at nice 10", "≤ 1.3×", lambda v: v <= 1.3),
+        ("first token vs quiet, 1 core busy at idle priority", "≤ 1.3×", lambda v: v <= 1.3),
         ("quiet decode_tokens_per_s vs 2 / 2", "≥ 90%", lambda v: v >= 0.9),
-        ("answer total during an ingest, niced (rag's policy), vs quiet", "≤ 1.5×", lambda v: v <= 1.5),
+        ("answer total during an ingest, at idle priority (rag's policy), vs quiet", "≤ 1.5×", lambda v: v <= 1.5),
     ):
         if key in summary:
             pct = goal.endswith("%")
@@ -274,8 +274,8 @@ def _under_load(load: dict | None) -> list[str]:
             out.append(f"| a second person asked a moment before (one model: answers take turns) | {fmt([sp['first']])}; "
                        f"the other person's: {fmt([sp['second']])} |")
         for label, part in (ans.get("ingest") or {}).items():
-            out.append(f"| an ingest of the default corpus runs, {label} (nice {part['nice']}; "
-                       f"{part['ingests_completed']} ingests completed meanwhile) | {fmt(part['answers'])} |")
+            out.append(f"| an ingest of the default corpus runs, {label} ({part['ingests_completed']} ingests "
+                       f"completed meanwhile) | {fmt(part['answers'])} |")
         for n, u in (ans.get("ui") or {}).items():
             out.append(f"| {n} session{'s' * (int(n) > 1)} asking at once through the UI ({u['completed']} answers, "
                        f"{u['failures']} failures) | p50 {_f(u['latency_p50'], '{:.1f}')} s, p95 {_f(u['latency_p95'], '{:.1f}')} s "

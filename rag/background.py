@@ -1,9 +1,9 @@
-"""An ingest that yields the cores to answers: run in a child process at a lower priority (`nice`).
+"""An ingest that yields the cores to answers: run in a child process at idle priority.
 
 Embedding a corpus keeps both cores busy for minutes; in the process that serves answers it would
 take them from the model, whose threads spin-wait for each other and collapse when a core is taken.
-At nice 10 the kernel gives the child's cores back to the answers whenever they want them, and the
-embedding goes on at full speed whenever nobody is asking (README, Benchmarks: Under load).
+At idle priority (rag.load.yield_cores) the kernel gives the child's cores to the answers whenever
+they want them, and the embedding goes on at full speed whenever nobody is asking (README, Under load).
 
 The parent sends the settings on the child's stdin (never on its command line: they may hold an API
 key); the child writes JSON lines on stdout: {"progress": [done, total]}, then {"report": …} or
@@ -25,12 +25,16 @@ from .errors import RagError
 from .ingest import IngestReport, Progress
 
 
-def ingest_niced(settings: Settings, progress: Progress | None = None,
-                 rebuild_because: str | None = None) -> IngestReport:
-    """rag.ingest.ingest(settings, …) in a child process at nice `settings.ingest_nice`: the same
-    report, the same progress calls, the same errors."""
-    # os.nice before anything is imported: every thread the child starts (numpy's, the embedder's) inherits it
-    launch = f"import os, runpy; os.nice({settings.ingest_nice:d}); runpy.run_module('rag.background', run_name='__main__')"
+def ingest_in_background(settings: Settings, progress: Progress | None = None,
+                         rebuild_because: str | None = None) -> IngestReport:
+    """rag.ingest.ingest(settings, …) in a child process at idle priority: the same report, the same
+    progress calls, the same errors."""
+    # the priority is lowered before anything is imported: every thread the child starts (numpy's, the
+    # embedder's) inherits it. rag.load.yield_cores, written out: importing rag would start threads.
+    launch = ("import os, runpy\n"
+              "os.nice(19 - os.nice(0))\n"
+              "if hasattr(os, 'SCHED_IDLE'): os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+              "runpy.run_module('rag.background', run_name='__main__')")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:  # a file: a chatty child cannot block on it
         child = subprocess.Popen([sys.executable, "-c", launch], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=stderr, text=True, encoding="utf-8")

@@ -48,11 +48,11 @@ class Bot:
                background: bool = False) -> IngestReport:
         """Bring the index up to date with the corpus folder (incremental) and reload it.
         background: while answers are being served, ingest in a child process at lower priority
-        (settings.ingest_nice; rag/background.py) so that they keep their speed."""
-        if background and self.settings.ingest_nice:
-            from .background import ingest_niced
+        (settings.ingest_priority; rag/background.py) so that they keep their speed."""
+        if background and self.settings.ingest_priority == "idle":
+            from .background import ingest_in_background
 
-            report = ingest_niced(self.settings, progress or self._progress, rebuild_because)
+            report = ingest_in_background(self.settings, progress or self._progress, rebuild_because)
         else:
             report = ingest(self.settings, self.embedder, progress or self._progress, self.store, rebuild_because)
         self.last_report = report

@@ -66,9 +66,12 @@ def cmd_ingest(args) -> int:
 
     if args.dir:
         args.corpus = args.dir
-    # an ingest can wait: at a lower priority it leaves the cores to answers being served meanwhile,
+    # an ingest can wait: at idle priority it leaves the cores to answers being served meanwhile,
     # and loses nothing on an idle machine (README, Under load)
-    os.nice(Settings().ingest_nice)
+    if Settings().ingest_priority == "idle":
+        from rag.load import yield_cores
+
+        yield_cores()
     bot = _open(args)
     print(bot.last_report.summary())
     return 0

@@ -59,7 +59,7 @@ def env_flag(name: str) -> bool:
 # the smallest sensible value of each numeric setting
 _MINIMUM = {"chunk_size": 16, "chunk_overlap": 0, "top_k": 1, "excerpt_chars": 1, "llm_threads": 1, "llm_decode_threads": 0,
             "context_window": 512, "max_answer_tokens": 1, "max_file_mb": 0.001, "max_question_chars": 1,
-            "embed_threads": 1, "ingest_nice": 0, "port": 1, "openai_timeout": 0.1}
+            "embed_threads": 1, "port": 1, "openai_timeout": 0.1}
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,10 @@ class Settings:
     # index files that symbolic links in the corpus lead to outside of it (off: they are skipped)
     follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
     embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(cores(), 4)))
-    # `rag ingest` and an ingest started from the page run at this lower priority (nice), so that answers
-    # being served keep their speed; 0 = normal priority (the page then ingests in its own process, not a worker)
-    ingest_nice: int = field(default_factory=lambda: env_number("RAG_INGEST_NICE", 10))
+    # `rag ingest` and an ingest started from the page: "idle" = only on cores nothing else wants (the
+    # page's runs in a worker process), so that answers being served keep their speed; "normal" = as
+    # any program (the page's runs in its own process). rag/load.py, README: Under load
+    ingest_priority: str = field(default_factory=lambda: _env("RAG_INGEST_PRIORITY", "idle"))
     ollama_host: str = field(default_factory=lambda: _env("OLLAMA_HOST", "http://127.0.0.1:11434"))
     # any OpenAI-compatible server (RAG_LLM=openai:<model>): vLLM, llama.cpp's server, LM Studio, TGI, Ollama's /v1
     openai_base_url: str = field(default_factory=lambda: _env("RAG_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
@@ -118,8 +119,8 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value < minimum:
                 raise ConfigError(f"{name} (RAG_{name.upper()}) must be a number of at least {minimum}, not {value!r}")
-        if self.ingest_nice > 19:
-            raise ConfigError(f"ingest_nice (RAG_INGEST_NICE) is a nice value from 0 to 19, not {self.ingest_nice!r}")
+        if self.ingest_priority not in ("idle", "normal"):
+            raise ConfigError(f"ingest_priority (RAG_INGEST_PRIORITY) is idle or normal, not {self.ingest_priority!r}")
         if self.support_threshold is not None and not 0 <= self.support_threshold < 1:
             raise ConfigError(f"support_threshold (RAG_SUPPORT_THRESHOLD) must be in [0, 1), not {self.support_threshold!r}")
         if self.chunk_overlap >= self.chunk_size:
