@@ -46,8 +46,10 @@ def test_core_watch_sees_a_busy_program_but_not_an_idle_priority_one_nor_this_pr
         busy = settled()
     finally:
         hog.kill()
-    niced = subprocess.Popen([sys.executable, "-c", "from rag.load import yield_cores; yield_cores()\nwhile True: pass"],
-                             cwd=Path(__file__).resolve().parent.parent)  # as rag's background ingest runs
+    niced = subprocess.Popen(  # at the priority rag's background ingest runs at, once it has been imported
+        [sys.executable, "-c", "from rag.load import yield_cores; yield_cores(); print('ready', flush=True)\nwhile True: pass"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    assert niced.stdout.readline().strip() == "ready"
     try:
         yielding = settled()
     finally:
