@@ -1,10 +1,10 @@
 """How many cores other programs are keeping busy, and how many decoding threads that leaves.
 
 llama.cpp's threads spin-wait for each other at every step of a token: with two threads on two cores
-and one core taken by another program, decoding falls from 14.8 to 3.8 tokens/s here, below the
-8.2 that one thread keeps (bench, "Under load"). So the embedded model decodes with as many threads as
-there are cores nobody else is using, re-checked while it writes. Work started with `nice` (rag's own
-background ingest, say) is not counted: the kernel gives its core back to us whenever we want it.
+and one core taken by another program, decoding falls from 15.2 to 1.4 tokens/s here, far below the
+8.2 that one thread keeps (README, Under load). So the embedded model decodes with as many threads as
+there are cores nobody else is using, re-checked while it writes. Niced or idle-priority work (rag's
+own background ingest, say) is not counted: the kernel gives its core back to us whenever we want it.
 """
 from __future__ import annotations
 
@@ -49,8 +49,7 @@ def decode_threads(most: int, others_busy: float | None, available: int | None =
 
 class CoreWatch:
     """Other programs' CPU use, in cores, over the last INTERVAL: the machine's busy time from
-    /proc/stat, niced work excluded, minus this process's own. A daemon thread reads it twice a second
-    while someone is listening; `others_busy()` is None where /proc/stat does not exist."""
+    /proc/stat, niced work excluded, minus this process's own, read twice a second by a daemon thread."""
 
     def __init__(self, interval: float = INTERVAL) -> None:
         self._interval = interval
