@@ -15,7 +15,6 @@ run of part 1.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess

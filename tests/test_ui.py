@@ -369,21 +369,27 @@ def test_the_password_protects_the_page_and_the_api(browser, bot, monkeypatch):
 
 
 @pytest.mark.browser
+def reindex_a_new_file(page, corpus) -> str:
+    """On a page over the two-file corpus: add zorglub.txt, press "re-index", wait for the report and
+    the count of 3 documents; the report."""
+    page.get_by_text("Paramètres").click()
+    assert re.search(r"Documents :\s*2", page.locator("#corpus-status").inner_text(timeout=10_000))
+    (corpus / "zorglub.txt").write_text(
+        "Le zorglubine\n\nLe zorglubine est un composant imaginaire inventé pour ce test.\n", encoding="utf-8")
+    page.click("#reindex")
+    page.wait_for_function(
+        "document.querySelector('#reindex-report textarea').value.includes('1 added')", timeout=120_000)
+    assert re.search(r"Documents :\s*3", page.locator("#corpus-status").inner_text())
+    return page.locator("#reindex-report textarea").input_value()
+
+
 def test_the_reindex_button_indexes_a_new_file_and_says_so(browser, small_corpus, tmp_path, serve_ui):
     small = rag.open(small_corpus, tmp_path / "index")
     demo, url = serve_ui(small)
     context, page, _ = _open(browser, url)
     try:
-        page.get_by_text("Paramètres").click()
-        assert re.search(r"Documents :\s*2", page.locator("#corpus-status").inner_text(timeout=10_000))
-        (small_corpus / "zorglub.txt").write_text(
-            "Le zorglubine\n\nLe zorglubine est un composant imaginaire inventé pour ce test.\n", encoding="utf-8")
-        page.click("#reindex")
-        page.wait_for_function(
-            "document.querySelector('#reindex-report textarea').value.includes('1 added')", timeout=120_000)
-        report = page.locator("#reindex-report textarea").input_value()
+        report = reindex_a_new_file(page, small_corpus)
         assert report.startswith("1 added, 0 updated, 0 removed, 2 unchanged, 0 skipped;"), report
-        assert re.search(r"Documents :\s*3", page.locator("#corpus-status").inner_text())
         assert small.search("zorglubine", k=1)[0].source == "zorglub.txt"  # the running bot searches it
     finally:
         context.close()

@@ -7,7 +7,6 @@ path (streamed draft, cited spans that are the documents' own text, errors, re-i
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from rag.stores import open_store
 from conftest import INDEX_SETTINGS
 from test_openai_backend import smollm2_server  # noqa: F401  (fixtures)
 from test_postgres_store import pg, server  # noqa: F401
-from test_ui import ANSWER_TIMEOUT_MS, _ask, _bot_messages, _fold, _open, _wait_ready, browser  # noqa: F401
+from test_ui import ANSWER_TIMEOUT_MS, _ask, _bot_messages, _fold, _open, _wait_ready, browser, reindex_a_new_file  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 # SmolLM2 answers it by copying the sentence that says it, with its excerpt number
@@ -131,15 +130,7 @@ def test_the_page_serves_and_reindexes_a_postgres_index_built_by_rag_ingest(brow
         context, page, _ = _open(browser, url)
         try:
             _cited_answer(page, documents)
-            page.get_by_text("Paramètres").click()
-            assert re.search(r"Documents :\s*2", page.locator("#corpus-status").inner_text(timeout=10_000))
-
-            (small_corpus / "zorglub.txt").write_text(
-                "Le zorglubine\n\nLe zorglubine est un composant imaginaire inventé pour ce test.\n", encoding="utf-8")
-            page.click("#reindex")
-            page.wait_for_function(
-                "document.querySelector('#reindex-report textarea').value.includes('1 added')", timeout=120_000)
-            assert re.search(r"Documents :\s*3", page.locator("#corpus-status").inner_text())
+            reindex_a_new_file(page, small_corpus)
         finally:
             context.close()
     assert store.read_manifest()["counts"]["files"] == 3  # the new generation is the database's live one
