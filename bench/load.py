@@ -98,7 +98,7 @@ def threads_grid(log, deadline: float, quick: bool) -> dict:
     both = [subprocess.Popen([sys.executable, "-m", "bench.load", "CHILD", "0", "2"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT) for _ in range(2)]
     out["two_at_once"] = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in both]
-    log(f"load: two answers at once: " + ", ".join(f"first token {r['ttft_seconds']:.2f} s, decode "
+    log("load: two answers at once: " + ", ".join(f"first token {r['ttft_seconds']:.2f} s, decode "
                                                      f"{r['decode_tokens_per_s'] or 0:.1f} tok/s" for r in out["two_at_once"]))
     return out
 
