@@ -53,17 +53,29 @@ def ingest_in_background(settings: Settings, progress: Progress | None = None,
 
 def _follow(child: subprocess.Popen, settings: Settings, rebuild_because: str | None,
             progress: Progress | None) -> dict | None:
-    """Send the request, pass progress on; the child's last message (None if it said nothing)."""
-    child.stdin.write(json.dumps({"settings": _encode(settings), "rebuild_because": rebuild_because}))
-    child.stdin.close()
+    """Send the request, pass progress on; the child's last message (None if it said nothing). If
+    the caller gives up (its progress callback raises, say), the child is stopped: its checkpoint
+    keeps what it embedded, and the live index is untouched."""
     outcome = None
-    for line in child.stdout:
-        message = json.loads(line)
-        if "progress" not in message:
-            outcome = message
-        elif progress is not None:
-            progress(*message["progress"])
-    child.wait()
+    try:
+        child.stdin.write(json.dumps({"settings": _encode(settings), "rebuild_because": rebuild_because}))
+        child.stdin.close()
+        for line in child.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                message = None
+            if not isinstance(message, dict):  # a library underneath printed something: not ours
+                continue
+            if "progress" not in message:
+                outcome = message
+            elif progress is not None:
+                progress(*message["progress"])
+    except BaseException:
+        child.kill()
+        raise
+    finally:
+        child.wait()
     return outcome
 
 
