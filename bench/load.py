@@ -60,8 +60,10 @@ class Busy:
 
     def __enter__(self):
         idle = "from rag.load import yield_cores; yield_cores()\n" if self.priority == "idle" else ""
-        self.procs = [subprocess.Popen([sys.executable, "-c", idle + "while True: pass"], cwd=ROOT)
-                      for _ in range(self.n)]
+        self.procs = [subprocess.Popen([sys.executable, "-c", idle + "print('ready', flush=True)\nwhile True: pass"],
+                                       cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(self.n)]
+        for p in self.procs:  # an idle-priority loop busies a core at normal priority until rag is imported
+            p.stdout.readline()
         time.sleep(1.0)  # let rag's core watch see them (two readings)
         return self
 

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from ..config import Settings
 from ..errors import BackendError
-from ..load import INTERVAL, CoreWatch, decode_threads
+from .. import load
 from . import Messages
 
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
@@ -41,7 +41,7 @@ class LlamaCppLLM:
             raise BackendError(f"llama.cpp could not load {str(path)!r}: {exc}") from None
         self._lock = threading.Lock()  # one model call at a time, whichever context it uses
         self._threads = n_threads
-        self._watch = None if decode_threads else CoreWatch()
+        self._watch = None if decode_threads else load.CoreWatch()
         self.decode_threads = decode_threads or n_threads  # what the last answer decoded with (bench reads it)
         self.id = name or path.name
         self._check_ctx = check_ctx
@@ -55,7 +55,7 @@ class LlamaCppLLM:
             for chunk in self._llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
             ):
-                if time.monotonic() - checked >= INTERVAL:  # between two tokens: a load may have come or gone
+                if time.monotonic() - checked >= load.INTERVAL:  # between two tokens: a load may have come or gone
                     self._adapt_threads()
                     checked = time.monotonic()
                 delta = chunk["choices"][0]["delta"].get("content")
@@ -67,7 +67,7 @@ class LlamaCppLLM:
         matrix products tolerate a busy core, token-by-token decoding collapses: rag/load.py)."""
         if self._watch is None:
             return
-        wanted = decode_threads(self._threads, self._watch.others_busy())
+        wanted = load.decode_threads(self._threads, self._watch.others_busy())
         if wanted != self.decode_threads:
             self._llama._ctx.set_n_threads(wanted, self._threads)
             self.decode_threads = wanted
