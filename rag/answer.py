@@ -18,7 +18,7 @@ from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_me
 from .retrieve import fuse
 from .support import SupportCheck
 from .render import ABSTAIN, text as render_text
-from .text import detect_language, fold, numbers, same_number
+from .text import content_stems, detect_language, fold, numbers, same_number
 from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence, Span
 
 Search = Callable[[str, int | None], list[Passage]]  # (query, k) -> passages, best first
@@ -57,9 +57,13 @@ class Answerer:
             return question
         text = "".join(self.llm.stream(condense_messages(question, history), max_tokens=64)).strip()
         text = text.splitlines()[0].strip().strip('"«» ') if text else ""
-        # a small model sometimes answers or repeats the last reply instead: keep only a real question
-        if not text.endswith("?") or len(text) > 4 * len(question) + 200:
-            last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        # a small model sometimes answers, or repeats the previous question without what the follow-up
+        # adds ("Et combien rapporte-t-elle ?" rewritten as the question before it): keep only a real
+        # question that still asks what is new in the follow-up
+        new = content_stems(question) - content_stems(last_user)
+        if (not text.endswith("?") or len(text) > 4 * len(question) + 200
+                or (new and not new & content_stems(text))):
             return f"{last_user} {question}".strip()
         return text
 

@@ -269,8 +269,8 @@ def test_a_follow_up_is_rewritten_with_its_history_before_retrieval():
     assert "Combien d'emplois la co-entreprise Stargate" in llm.calls[1][1]["content"]  # the prompt asks it too
 
 
-@pytest.mark.parametrize("reply", ["Stargate vise à créer 100 000 emplois.", "Combien ? " * 80],
-                         ids=["an-answer-not-a-question", "far-too-long"])
+@pytest.mark.parametrize("reply", ["Stargate vise à créer 100 000 emplois.", "Combien ? " * 80, HISTORY[0]["content"]],
+                         ids=["an-answer-not-a-question", "far-too-long", "the-previous-question-again"])
 def test_a_rewrite_that_is_not_a_question_falls_back_on_the_last_user_turn(reply):
     desk = Desk([STARGATE], FakeLLM([reply, JOBS]), FakeEmbedder())
     _, answer = run(desk, "Et combien d'emplois ?", HISTORY)
