@@ -195,7 +195,7 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
     `issues` lists what else went wrong (retrieval miss, unsupported citation, language)."""
     kind = item["kind"]
     text = answer.text or ""
-    r = retrieval(item, answer.passages, document_text)
+    r = retrieval(item, answer.passages[: len(answer.passages) - answer.rival_passages], document_text)
     correct = correctness(item, text)
     if answer.abstained and correct is not None:
         correct = False  # the abstention message answers nothing

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Callable, Iterator
 
-from .cite import FigureAt, Verifier, claims, disagreements, rival_figures, split_answer
+from .cite import FigureAt, Verifier, claims, counted, disagreements, rival_figures, split_answer
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM
@@ -18,7 +18,7 @@ from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_me
 from .retrieve import fuse
 from .support import SupportCheck
 from .render import ABSTAIN, text as render_text
-from .text import content_stems, detect_language, fold, numbers, same_number
+from .text import content_stems, detect_language, fold, is_trivial, numbers, same_number
 from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence, Span
 
 Search = Callable[[str, int | None], list[Passage]]  # (query, k) -> passages, best first
@@ -132,7 +132,10 @@ class Answerer:
             yield from _abstain(answer, clock)
             return
         answer.sentences = sentences
-        answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer)
+        answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
+                                      more=lambda claim: self.search(claim, k))
+        answer.rival_passages = len(verifier.parts) - len(parts)
+        answer.passages = [e.passage for e in verifier.parts]
         answer.citations = verifier.citations
         answer.text = render_text(answer)
         clock.lap("conflicts")
@@ -205,25 +208,31 @@ def _no_answer(raw: str, sentences: list[Sentence], question: str) -> bool:
 
 
 def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt],
-               scorer: SentenceScorer) -> list[Disagreement]:
+               scorer: SentenceScorer, more: Callable[[str], list[Passage]] | None = None) -> list[Disagreement]:
     """Where the sources give different figures for what the answer states, every figure with its
     own citation, built in code (a small model gives one figure and drops the others). Two ways to
     see it: the sentences that bear most on the question disagree (disagreements), or another source
-    makes the cited claim with another figure (rival_figures)."""
-    said = [n for s in sentences if s.supported for n in numbers(s.text)]
+    makes the cited claim with another figure (rival_figures) — looked for in the shown passages and
+    in those a search for the claim itself finds (`more`): the source that disagrees is often not
+    among the passages retrieved for the question."""
+    supported = [s for s in sentences if s.supported]
+    said = [n for s in supported for n in numbers(s.text)]
     groups: dict[str, list[FigureAt]] = {}
     for quantity, found in disagreements(question, parts):
         if any(same_number(f.number, n) for f in found for n in said):
             groups.setdefault(quantity, []).extend(found)
+    asked = counted(question)
     by_n = {c.n: c for c in verifier.citations}
-    excerpt_of = {e.n: e for e in parts}
-    for sentence in (s for s in sentences if s.supported):
+    for sentence in supported:
         mine = numbers(sentence.text)
+        if more is not None and any(not is_trivial(m) for m in mine):
+            verifier.widen(more(sentence.text))
+        excerpt_of = {e.n: e for e in verifier.parts}
         for n in sentence.citations:
             c = by_n[n]
             span = Span(c.start, c.end, c.text)
             stated = [f for f in numbers(c.text) if any(same_number(f, m) for m in mine)]
-            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, parts, scorer):
+            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer, asked):
                 own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated]
                 groups.setdefault(quantity, []).extend(own + rivals)
     out = []

@@ -106,7 +106,7 @@ def _near(word: str, words: set[str]) -> bool:
 class Verifier:
     def __init__(self, question: str, parts: list[Excerpt], scorer: SentenceScorer) -> None:
         self.question = question
-        self.parts = parts
+        self.parts = list(parts)
         self.scorer = scorer
         # only what the model was shown can support a sentence: the passages in its prompt, without
         # their planted instructions
@@ -115,6 +115,18 @@ class Verifier:
         self.citations: list[Citation] = []
         self.removed = 0
         self._sentence_vectors: dict[str, np.ndarray] = {}  # a sentence is compared with several spans
+
+    def widen(self, passages: list[Passage]) -> None:
+        """More passages to look for other sources' figures in (never to support a sentence: the
+        check is over). Each becomes an excerpt numbered after the shown ones, so it can be cited."""
+        known = {(e.passage.source, e.passage.start) for e in self.parts}
+        for p in passages:
+            if (p.source, p.start) in known or not (spans := usable_spans(p)):
+                continue
+            known.add((p.source, p.start))
+            self.parts.append(Excerpt(len(self.parts) + 1, p, spans, [0.0] * len(spans)))
+            self.spans[len(self.parts)] = spans
+            self.texts[len(self.parts)] = " ".join(x.text for x in spans)
 
     def check(self, drafts: list[Draft]) -> list[Sentence]:
         return [self._check_one(d) for d in drafts]
@@ -186,6 +198,19 @@ def _quantity(num: Number, text: str) -> str | None:
     return None
 
 
+_COUNTED = re.compile(r"\bcombien\s+(?:de\s+|d['’])(?:\w+\s+)?([^\W\d]{3,})", re.IGNORECASE)
+
+
+def counted(question: str) -> str | None:
+    """The quantity a question counts ("Combien de puces Nvidia…" -> n:puc), for a figure the
+    documents give without its noun ("n'en a besoin que de 2 000 pour son modèle")."""
+    m = _COUNTED.search(question)
+    if not m:
+        return None
+    words = [w for w in re.findall(r"[^\W\d]{3,}", fold(m.group(0))) if w not in STOPWORDS and w != "combien"]
+    return "n:" + min(content_stems(words[0]), default=words[0]) if words else None
+
+
 @dataclass
 class FigureAt:
     """A figure as one excerpt's sentence states it."""
@@ -232,11 +257,11 @@ SAME_CLAIM = 0.89
 
 
 def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[int, list[Span]],
-                  parts: list[Excerpt], scorer: SentenceScorer) -> list[tuple[str, list[FigureAt]]]:
+                  parts: list[Excerpt], scorer: SentenceScorer, asked: str | None = None) -> list[tuple[str, list[FigureAt]]]:
     """Figures that other sources give for the claim `span` (from `source`) makes with `figures`: a
-    sentence of another shown passage, about the same thing (SAME_CLAIM), with a different figure of
-    the same kind of quantity."""
-    wanted = {k: n for n in figures if not is_trivial(n) and (k := _quantity(n, span.text))}
+    sentence of another passage, about the same thing (SAME_CLAIM), with a different figure of the
+    same kind of quantity. `asked`: the quantity the question counts, for a bare figure."""
+    wanted = {k: n for n in figures if not is_trivial(n) and (k := _quantity(n, span.text) or (asked if n.unit == "" else None))}
     if not wanted:
         return []
     by_n = {e.n: e for e in parts}

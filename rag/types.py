@@ -112,6 +112,9 @@ class Answer:
     language: str = "fr"
     standalone_question: str = ""  # the follow-up rewritten with its history
     removed_citations: int = 0  # [n] the model wrote that pointed at no given passage
+    # passages at the end of .passages that were not retrieved for the question but searched for
+    # other sources' figures of a claim the answer makes (a disagreement note may cite them)
+    rival_passages: int = 0
     # seconds per stage: condense, retrieval, excerpts, first_token, generation, verify, total
     timings: dict[str, float] = field(default_factory=dict)
 

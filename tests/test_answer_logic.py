@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag.answer import Answerer
-from rag.cite import Verifier, disagreements, split_answer
+from rag.cite import Verifier, counted, disagreements, split_answer
 from rag.config import Settings
 from rag.prompt import CONDENSE, SentenceScorer, excerpts
 from rag.render import ABSTAIN, DISAGREE
@@ -250,6 +250,40 @@ def test_no_note_when_the_answer_uses_none_of_the_figures(embedder):
     assert not answer.abstained and answer.conflicts == []
 
 
+CHIPS_2000 = passage("003_02def0853e615d16.txt", "DeepSeek ne fait pas dans la demi-mesure.", "pour son modèle..")
+CHIPS_50000 = passage("002_047ef219e2027d42.txt", "Certains experts, dont Elon Musk",
+                      "évoquant jusqu’à 50 000 puces avancées.")
+CHIPS_QUESTION = "Combien de puces Nvidia DeepSeek a-t-elle utilisées pour son modèle ?"
+
+
+class ClaimDesk(Desk):
+    """Retrieval for the question finds one source; a search for the answer's claim finds another."""
+
+    def __init__(self, for_question: list[Passage], for_claim: list[Passage], llm: FakeLLM, embedder) -> None:
+        super().__init__(for_question, llm, embedder)
+        self.for_claim = for_claim
+
+    def _search(self, query: str, k: int | None) -> list[Passage]:
+        self.queries.append(query)
+        return self.passages if len(self.queries) == 1 else self.for_claim
+
+
+def test_a_source_that_disagrees_is_searched_for_with_the_claim_when_retrieval_missed_it(embedder):
+    reply = "DeepSeek a utilisé 2 000 puces Nvidia pour son modèle [1]."
+    desk = ClaimDesk([CHIPS_2000], [CHIPS_2000, CHIPS_50000], FakeLLM([reply]), embedder)
+    _, answer = run(desk, CHIPS_QUESTION)
+    assert desk.queries == [CHIPS_QUESTION, "DeepSeek a utilisé 2 000 puces Nvidia pour son modèle."]
+    [note] = answer.conflicts  # "2 000" names no noun: the question says what is counted (puces)
+    assert {(f.text, f.source) for f in note.figures} == {("2 000", CHIPS_2000.source), ("50 000", CHIPS_50000.source)}
+    assert answer.passages == [CHIPS_2000, CHIPS_50000] and answer.rival_passages == 1
+    assert_exact(answer)  # the note cites the passage found for the claim, at its exact offsets
+
+
+def test_the_quantity_a_question_counts():
+    assert counted(CHIPS_QUESTION) == counted("Sur combien de puces repose-t-il ?") != counted("Combien d'emplois ?")
+    assert counted("Combien a coûté l'entraînement ?") is None and counted("Qui dirige Nvidia ?") is None
+
+
 # ---- condensation of follow-ups ----------------------------------------------------------------------
 HISTORY = [
     {"role": "user", "content": "Quelle co-entreprise Oracle, OpenAI et SoftBank ont-ils formée ?"},
@@ -262,7 +296,7 @@ def test_a_follow_up_is_rewritten_with_its_history_before_retrieval():
     llm = FakeLLM(["Combien d'emplois la co-entreprise Stargate vise-t-elle ?", JOBS])
     desk = Desk([STARGATE], llm, FakeEmbedder())
     _, answer = run(desk, "Et combien d'emplois ?", HISTORY)
-    assert desk.queries == ["Combien d'emplois la co-entreprise Stargate vise-t-elle ?"]
+    assert desk.queries[:1] == ["Combien d'emplois la co-entreprise Stargate vise-t-elle ?"]
     assert answer.standalone_question == desk.queries[0] and answer.question == "Et combien d'emplois ?"
     condense = llm.calls[0]
     assert condense[0]["content"] == CONDENSE and "Oracle, OpenAI et SoftBank" in condense[1]["content"]
@@ -274,14 +308,14 @@ def test_a_follow_up_is_rewritten_with_its_history_before_retrieval():
 def test_a_rewrite_that_is_not_a_question_falls_back_on_the_last_user_turn(reply):
     desk = Desk([STARGATE], FakeLLM([reply, JOBS]), FakeEmbedder())
     _, answer = run(desk, "Et combien d'emplois ?", HISTORY)
-    assert desk.queries == [f"{HISTORY[0]['content']} Et combien d'emplois ?"] == [answer.standalone_question]
+    assert desk.queries[:1] == [f"{HISTORY[0]['content']} Et combien d'emplois ?"] == [answer.standalone_question]
 
 
 def test_without_history_the_question_is_searched_as_asked():
     llm = FakeLLM([JOBS])
     desk = Desk([STARGATE], llm, FakeEmbedder())
     _, answer = run(desk, "Combien d'emplois Stargate vise-t-il ?", [{"role": "user", "content": ""}])
-    assert desk.queries == ["Combien d'emplois Stargate vise-t-il ?"] and len(llm.calls) == 1
+    assert desk.queries[:1] == ["Combien d'emplois Stargate vise-t-il ?"] and len(llm.calls) == 1
     assert answer.standalone_question == "Combien d'emplois Stargate vise-t-il ?"
 
 
