@@ -232,7 +232,8 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
             c = by_n[n]
             span = Span(c.start, c.end, c.text)
             stated = [f for f in numbers(c.text) if any(same_number(f, m) for m in mine)]
-            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer, asked):
+            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer, asked,
+                                                  subject=next(iter(claims(sentence.text, "")[1]), None)):
                 own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated]
                 groups.setdefault(quantity, []).extend(own + rivals)
     out = []

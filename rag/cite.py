@@ -257,15 +257,19 @@ SAME_CLAIM = 0.89
 
 
 def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[int, list[Span]],
-                  parts: list[Excerpt], scorer: SentenceScorer, asked: str | None = None) -> list[tuple[str, list[FigureAt]]]:
+                  parts: list[Excerpt], scorer: SentenceScorer, asked: str | None = None,
+                  subject: str | None = None) -> list[tuple[str, list[FigureAt]]]:
     """Figures that other sources give for the claim `span` (from `source`) makes with `figures`: a
-    sentence of another passage, about the same thing (SAME_CLAIM), with a different figure of the
-    same kind of quantity. `asked`: the quantity the question counts, for a bare figure."""
+    sentence of another passage, about the same thing (SAME_CLAIM) and naming the answer's `subject`
+    (ChatGPT's 16 000 chips are not disputed by a count of DeepSeek's), with a different figure of
+    the same kind of quantity. `asked`: the quantity the question counts, for a bare figure."""
     wanted = {k: n for n in figures if not is_trivial(n) and (k := _quantity(n, span.text) or (asked if n.unit == "" else None))}
     if not wanted:
         return []
     by_n = {e.n: e for e in parts}
-    candidates = [(by_n[n], s) for n, group in spans.items() if by_n[n].passage.source != source for s in group]
+    about = [w for w in re.findall(r"\w{3,}", fold(subject or ""))]
+    candidates = [(by_n[n], s) for n, group in spans.items() if by_n[n].passage.source != source for s in group
+                  if not about or any(re.search(rf"(?<!\w){w}(?!\w)", fold(s.text)) for w in about)]
     if not candidates:
         return []
     vectors = scorer.vectors([span.text] + [s.text for _, s in candidates])

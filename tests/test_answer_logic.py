@@ -279,6 +279,13 @@ def test_a_source_that_disagrees_is_searched_for_with_the_claim_when_retrieval_m
     assert_exact(answer)  # the note cites the passage found for the claim, at its exact offsets
 
 
+def test_a_figure_another_source_gives_for_another_subject_is_no_disagreement(embedder):
+    reply = "ChatGPT utilise plus de 16 000 puces Nvidia [1]."  # 002's 50 000 chips are DeepSeek's
+    desk = ClaimDesk([CHIPS_2000], [CHIPS_2000, CHIPS_50000], FakeLLM([reply]), embedder)
+    _, answer = run(desk, "Combien de puces Nvidia ChatGPT utilise-t-il ?")
+    assert len(desk.queries) == 2 and not answer.abstained and answer.conflicts == []
+
+
 def test_the_quantity_a_question_counts():
     assert counted(CHIPS_QUESTION) == counted("Sur combien de puces repose-t-il ?") != counted("Combien d'emplois ?")
     assert counted("Combien a coûté l'entraînement ?") is None and counted("Qui dirige Nvidia ?") is None
