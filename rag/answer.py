@@ -225,6 +225,7 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
     by_n = {c.n: c for c in verifier.citations}
     for sentence in supported:
         mine = numbers(sentence.text)
+        subject = next(iter(claims(sentence.text, "")[1]), None)  # its first name: whose figure it is
         if more is not None and any(not is_trivial(m) for m in mine):
             verifier.widen(more(sentence.text))
         excerpt_of = {e.n: e for e in verifier.parts}
@@ -232,8 +233,8 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
             c = by_n[n]
             span = Span(c.start, c.end, c.text)
             stated = [f for f in numbers(c.text) if any(same_number(f, m) for m in mine)]
-            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer, asked,
-                                                  subject=next(iter(claims(sentence.text, "")[1]), None)):
+            for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer,
+                                                  asked, subject):
                 own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated]
                 groups.setdefault(quantity, []).extend(own + rivals)
     out = []

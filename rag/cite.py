@@ -198,17 +198,15 @@ def _quantity(num: Number, text: str) -> str | None:
     return None
 
 
-_COUNTED = re.compile(r"\bcombien\s+(?:de\s+|d['’])(?:\w+\s+)?([^\W\d]{3,})", re.IGNORECASE)
+_COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
 
 def counted(question: str) -> str | None:
     """The quantity a question counts ("Combien de puces Nvidia…" -> n:puc), for a figure the
     documents give without its noun ("n'en a besoin que de 2 000 pour son modèle")."""
     m = _COUNTED.search(question)
-    if not m:
-        return None
-    words = [w for w in re.findall(r"[^\W\d]{3,}", fold(m.group(0))) if w not in STOPWORDS and w != "combien"]
-    return "n:" + min(content_stems(words[0]), default=words[0]) if words else None
+    noun = fold(m.group(1)) if m else ""
+    return "n:" + min(content_stems(noun), default=noun) if noun and noun not in STOPWORDS else None
 
 
 @dataclass
