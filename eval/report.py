@@ -161,6 +161,9 @@ def _failure_fields(item: dict) -> list[tuple[str, str | list[str]]]:
     expected = item.get("answers_all") or item.get("answers")
     fields.append(("Expected", str(expected) if expected else "abstention"))
     fields.append(("Answer", a["text"]))
+    if a.get("abstain_p") is not None:
+        fields.append(("P(the documents don't say)", f"{a['abstain_p']:.2f}"
+                       + (" (refused as too unsure: it answered)" if a.get("abstain_refused") else "")))
     if a.get("abstained") and a.get("sentences"):
         fields.append(("Draft before abstaining", " ".join(x["text"] for x in a["sentences"])))
     if a["citations"]:

@@ -176,6 +176,8 @@ def answer_record(answer) -> dict:
         ],
         "sentences": [asdict(s) for s in answer.sentences],
         "removed_citations": answer.removed_citations,
+        "abstain_p": None if answer.abstain_p is None else round(answer.abstain_p, 3),
+        "abstain_refused": answer.abstain_refused,
         "timings": {k: round(v, 3) for k, v in answer.timings.items()},
     }
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from .cite import FigureAt, Verifier, claims, counted, disagreements, rival_figures, split_answer
 from .config import Settings
 from .errors import QuestionError
-from .llms import LLM
+from .llms import LLM, StartGate
 from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction,
                      translate_messages)
 from .retrieve import fuse
@@ -28,6 +29,10 @@ _ABSTAIN_PHRASES = re.compile(
     r"(don't|do not) (say|mention|contain)|not (mentioned|stated) in", re.IGNORECASE
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# An answer the model gives after its "the documents don't say" was refused as too unsure: it states
+# the answer in its first sentence or two; past this many tokens it stops at the next sentence's end
+# (a model that had nothing to say otherwise fills 256 tokens, and each sentence costs a check).
+DOUBTED_TOKENS = 64
 
 
 def clean_question(question: str, limit: int) -> str:
@@ -106,23 +111,32 @@ class Answerer:
         messages = answer_messages(standalone, language, parts)
         clock.lap("excerpts")
         raw, shown = "", 0
-        for piece in self.llm.stream(messages, self.settings.max_answer_tokens):
-            clock.mark("first_token")
-            raw += piece
-            head = raw.lstrip()
-            if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
-                continue  # (maybe) the abstention token: never shown, replaced by the sentence below
-            yield raw[shown:]
-            shown = len(raw)
+        gate = StartGate(ABSTAIN_TOKEN, self.settings.abstain_min_p) if self.settings.abstain_min_p > 0 else None
+        with _generation(self.llm.stream(messages, self.settings.max_answer_tokens, gate)) as pieces:
+            for count, piece in enumerate(pieces):
+                clock.mark("first_token")
+                if gate is not None and gate.refused and count >= DOUBTED_TOKENS and _ends_sentence(raw):
+                    break  # _generation() ends it now
+                raw += piece
+                head = raw.lstrip()
+                if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
+                    continue  # (maybe) the abstention token: never shown, replaced by the sentence below
+                yield raw[shown:]
+                shown = len(raw)
         clock.mark("first_token")
         clock.lap("generation", since="first_token")
         verifier = Verifier(" ".join(dict.fromkeys([standalone, *queries])), parts, self.scorer)
         drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
         sentences = _unique(verifier.check(drafts)) if drafts else []
         answer.removed_citations = verifier.removed
+        doubted = gate is not None and gate.refused
+        if gate is not None:
+            answer.abstain_p, answer.abstain_refused = gate.p, gate.refused
+        if doubted:
+            _states_something(sentences, standalone)
         clock.lap("verify")
         if self.check is not None:
-            self._check_meaning(standalone, sentences, verifier)
+            self._check_meaning(standalone, sentences, verifier, strict=doubted)
             clock.lap("meaning_check")
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
@@ -142,15 +156,16 @@ class Answerer:
         clock.total()
         yield answer
 
-    def _check_meaning(self, question: str, sentences: list[Sentence], verifier: Verifier) -> None:
+    def _check_meaning(self, question: str, sentences: list[Sentence], verifier: Verifier, strict: bool = False) -> None:
         """A sentence that passed the lexical rule is asked to the model once: does the span it cites
         say it? (a figure given to the wrong thing, an attribute filled in, a poem). One that fails is
-        marked unsupported: kept on the Answer for the record, never shown as the answer."""
+        marked unsupported: kept on the Answer for the record, never shown as the answer. strict: no
+        leniency for a sentence in another language than its span (the model doubted its answer)."""
         spans = {c.n: c.text for c in verifier.citations}
         for s in sentences:
             if not s.supported or not s.citations:
                 continue
-            verdict = self.check.verdict(question, s.text, " … ".join(spans[n] for n in s.citations))
+            verdict = self.check.verdict(question, s.text, " … ".join(spans[n] for n in s.citations), strict=strict)
             if not verdict.supported:
                 s.supported, s.reason = False, verdict.reason
 
@@ -184,6 +199,32 @@ class _Clock:
 
 def _has_words(text: str) -> bool:
     return bool(re.search(r"[^\W\d_]{2,}", text))
+
+
+@contextmanager
+def _generation(pieces: Iterator[str]):
+    """A reply being generated, stopped when left early (a backend's generator holds the model)."""
+    try:
+        yield pieces
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(re.search(r"[.!?…](?:\s*\[\d+\])*\s*$", text))
+
+
+def _states_something(sentences: list[Sentence], question: str) -> None:
+    """In an answer the model would rather not have given (its "the documents don't say" refused as
+    too unsure), a sentence counts only if it states a figure or a name the question does not: the
+    model, made to answer, otherwise pastes a passage about the topic ("DeepSeek est un modèle
+    chinois…" for the address of its headquarters)."""
+    for s in sentences:
+        if s.supported and not any(claims(s.text, question)):
+            s.supported = False
+            s.reason = "states no figure or name, and the model first said the documents don't say"
 
 
 def _unique(sentences: list[Sentence]) -> list[Sentence]:

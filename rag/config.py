@@ -90,6 +90,10 @@ class Settings:
     # sentence is dropped from the answer; 0 turns the check off (lexical rule only, one model call
     # less per sentence). Unset: rag.support.THRESHOLD, calibrated on eval/support.jsonl's dev split.
     support_threshold: float | None = field(default_factory=lambda: env_number("RAG_SUPPORT_THRESHOLD", None, float))
+    # the model may start its reply with NOT_IN_DOCUMENTS ("the documents don't say") only when it gives
+    # that start at least this probability; below it, it answers and the answer's sentences are checked
+    # (rag/answer.py). 0: the model abstains whenever it chooses to. Chosen on the eval's dev split.
+    abstain_min_p: float = field(default_factory=lambda: env_number("RAG_ABSTAIN_MIN_P", 0.75, float))
     # index files that symbolic links in the corpus lead to outside of it (off: they are skipped)
     follow_outside_links: bool = field(default_factory=lambda: env_flag("RAG_FOLLOW_OUTSIDE_LINKS"))
     embed_threads: int = field(default_factory=lambda: env_number("RAG_EMBED_THREADS", min(cores(), 4)))
@@ -123,6 +127,9 @@ class Settings:
             raise ConfigError(f"ingest_priority (RAG_INGEST_PRIORITY) is idle or normal, not {self.ingest_priority!r}")
         if self.support_threshold is not None and not 0 <= self.support_threshold < 1:
             raise ConfigError(f"support_threshold (RAG_SUPPORT_THRESHOLD) must be in [0, 1), not {self.support_threshold!r}")
+        if isinstance(self.abstain_min_p, bool) or not isinstance(self.abstain_min_p, (int, float)) \
+                or not 0 <= self.abstain_min_p <= 1:
+            raise ConfigError(f"abstain_min_p (RAG_ABSTAIN_MIN_P) must be in [0, 1], not {self.abstain_min_p!r}")
         if self.chunk_overlap >= self.chunk_size:
             raise ConfigError(f"chunk_overlap (RAG_CHUNK_OVERLAP={self.chunk_overlap}) must be smaller than "
                               f"chunk_size (RAG_CHUNK_SIZE={self.chunk_size})")

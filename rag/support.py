@@ -89,13 +89,14 @@ class SupportCheck:
         self.judge = SupportJudge(llm, prompt)
         self.threshold = threshold
 
-    def verdict(self, question: str, sentence: str, span_text: str) -> Verdict:
+    def verdict(self, question: str, sentence: str, span_text: str, strict: bool = False) -> Verdict:
+        """strict: the same bar across languages (no CROSS_LINGUAL_MARGIN)."""
         missing = missing_claims(*claims(sentence, question), span_text)
         if missing:
             return Verdict(False, "not in the cited text: " + ", ".join(missing))
         p = self.judge.probability(question, sentence, span_text)
         threshold = self.threshold
-        if detect_language(sentence) != detect_language(span_text):
+        if not strict and detect_language(sentence) != detect_language(span_text):
             threshold -= CROSS_LINGUAL_MARGIN
         if p is None:
             return Verdict(True, "lexical check only: the LLM backend gives no probabilities")

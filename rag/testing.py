@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .llms import StartGate
 from .text import fold
 
 Messages = list[dict[str, str]]
@@ -64,10 +65,21 @@ class FakeLLM:
         self._used += 1
         return self._replies[self._used - 1]
 
-    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
+        """With a gate: P(the reply starts with gate.text) is `probabilities[gate.text]` when that
+        is a mapping that has it, else 1 or 0 (whether the reply starts with it); a reply that starts
+        with gate.text when that is under gate.min_p says what follows it instead (its second choice):
+        FakeLLM(["NOT_IN_DOCUMENTS Meta investit 65 milliards [1]."], {"NOT_IN_DOCUMENTS": 0.3})."""
         self.calls.append(messages)
         self.prompt_tokens += self.count_tokens("\n".join(m["content"] for m in messages))
-        for piece in tokens(self._reply(messages))[:max_tokens]:
+        reply = self._reply(messages)
+        if gate is not None:
+            scripted = self._probabilities if isinstance(self._probabilities, Mapping) else {}
+            gate.p = float(scripted.get(gate.text, reply.lstrip().startswith(gate.text)))
+            if gate.p < gate.min_p and reply.lstrip().startswith(gate.text):
+                gate.refused = True
+                reply = reply.lstrip()[len(gate.text):].lstrip()
+        for piece in tokens(reply)[:max_tokens]:
             self.generated_tokens += 1
             yield piece
 

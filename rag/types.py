@@ -115,6 +115,11 @@ class Answer:
     # passages at the end of .passages that were not retrieved for the question but searched for
     # other sources' figures of a claim the answer makes (a disagreement note may cite them)
     rival_passages: int = 0
+    # the probability the model gave to starting its reply with "the documents don't say" (None: the
+    # backend gives no probabilities), and whether that start was refused as too unsure (it answered,
+    # and its sentences were held to a stricter check)
+    abstain_p: float | None = None
+    abstain_refused: bool = False
     # seconds per stage: condense, retrieval, excerpts, first_token, generation, verify, total
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -2,10 +2,12 @@
 
 Answering needs streaming and token counting; the meaning-level citation check needs the
 probabilities of the first token of a reply (`next_token_probs`). A backend that cannot give them
-returns None there, and the check falls back to the lexical rule alone.
+returns None there, and the check falls back to the lexical rule alone; likewise it leaves a
+StartGate alone (the reply starts as the model chose).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Protocol
 
 from ..config import Settings
@@ -14,10 +16,22 @@ from ..registry import Backend, Registry
 Messages = list[dict[str, str]]
 
 
+@dataclass
+class StartGate:
+    """A reply may start with `text` only if the model gives that start at least `min_p`; below it,
+    the reply starts with the model's next most likely token instead. The backend fills in what it
+    saw: `p`, the probability of that start (None when it gives no probabilities), and `refused`."""
+
+    text: str
+    min_p: float
+    p: float | None = None
+    refused: bool = False
+
+
 class LLM(Protocol):
     id: str
 
-    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
         """The reply, piece by piece (temperature 0)."""
         ...
 

@@ -9,7 +9,7 @@ from typing import Iterator
 from ..config import Settings
 from ..errors import BackendError
 from .. import load
-from . import Messages
+from . import Messages, StartGate
 
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
 # faster on CPU at the same decoding speed (measured here)
@@ -48,12 +48,13 @@ class LlamaCppLLM:
         self._reader = None  # NextTokenReader, made on first use
         self._template = None  # ChatTemplate of the model, likewise
 
-    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
         with self._lock:
             self._adapt_threads()
             checked = time.monotonic()
             for chunk in self._llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+                messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True,
+                logits_processor=self._gated(gate) if gate is not None else None,
             ):
                 if time.monotonic() - checked >= load.INTERVAL:  # between two tokens: a load may have come or gone
                     self._adapt_threads()
@@ -61,6 +62,28 @@ class LlamaCppLLM:
                 delta = chunk["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+    def _gated(self, gate: StartGate):
+        """A logits processor that reads the first token's probabilities (the logits llama.cpp already
+        computed: no extra model call) and takes the gated start away when it is under gate.min_p."""
+        from llama_cpp import LogitsProcessorList
+
+        from .next_token import softmax, start_tokens
+
+        ids = sorted(start_tokens(self._llama, gate.text))
+        first = True
+
+        def processor(_input_ids, logits):
+            nonlocal first
+            if first:
+                first = False
+                gate.p = float(softmax(logits)[ids].sum())
+                if gate.p < gate.min_p:
+                    gate.refused = bool(logits[ids].max() >= logits.max())  # it was the model's choice
+                    logits[ids] = -float("inf")
+            return logits
+
+        return LogitsProcessorList([processor])
 
     def _adapt_threads(self) -> None:
         """Decode with the cores nobody else is using; read prompts with all of them (a prompt's big

@@ -44,6 +44,24 @@ class ChatTemplate:
         return self.llama.tokenize(prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True)
 
 
+def start_tokens(llama: "Llama", option: str) -> set[int]:
+    """The tokens that start a reply with `option` whatever its case or leading space ("oui", "Oui",
+    "OUI", " oui"…)."""
+    found = set()
+    for variant in {option.lower(), option.capitalize(), option.upper()}:
+        for text in (variant, " " + variant):
+            # a variant that takes several tokens counts by its first one ("OUI" = "O" + "UI")
+            first = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)[:1]
+            if first and llama.detokenize(first).strip():
+                found.add(first[0])
+    return found
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits.astype(np.float64) - logits.max())
+    return z / z.sum()
+
+
 class NextTokenReader:
     def __init__(self, llama: "Llama", n_ctx: int) -> None:
         from llama_cpp import _internals, llama_cpp
@@ -84,17 +102,8 @@ class NextTokenReader:
         return np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self.llama.n_vocab(),)).copy()
 
     def option_tokens(self, option: str) -> set[int]:
-        """The tokens that start a reply with `option` whatever its case or leading space ("oui",
-        "Oui", "OUI", " oui"…)."""
         if option not in self._option_ids:
-            found = set()
-            for variant in {option.lower(), option.capitalize(), option.upper()}:
-                for text in (variant, " " + variant):
-                    # a variant that takes several tokens counts by its first one ("OUI" = "O" + "UI")
-                    first = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)[:1]
-                    if first and self.llama.detokenize(first).strip():
-                        found.add(first[0])
-            self._option_ids[option] = found
+            self._option_ids[option] = start_tokens(self.llama, option)
         return self._option_ids[option]
 
     def probs(self, messages: list[dict[str, str]], options: list[str]) -> dict[str, float]:
@@ -104,7 +113,5 @@ class NextTokenReader:
         shared = [(a, b) for i, a in enumerate(options) for b in options[i + 1 :] if ids[a] & ids[b]]
         if shared:
             raise ValueError(f"options {shared[0][0]!r} and {shared[0][1]!r} share a token: they cannot be told apart")
-        logits = self.last_logits(self.template.tokens(messages)).astype(np.float64)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
+        probs = softmax(self.last_logits(self.template.tokens(messages)))
         return {option: float(probs[list(ids[option])].sum()) for option in options}

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from ..config import Settings
 from ..errors import BackendError
-from . import Messages
+from . import Messages, StartGate
 
 
 class OllamaLLM:
@@ -28,7 +28,8 @@ class OllamaLLM:
             "options": {**self.options, "num_predict": max_tokens},
         }
 
-    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
+        """`gate` is left alone: the server gives no probabilities while it streams."""
         import httpx
         import ollama
 

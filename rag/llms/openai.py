@@ -17,7 +17,7 @@ from typing import Iterator
 
 from ..config import Settings
 from ..errors import BackendError
-from . import Messages
+from . import Messages, StartGate
 
 TOP_LOGPROBS = 20  # the most the OpenAI API allows
 NO_KEY = "unused"
@@ -39,7 +39,8 @@ class OpenAILLM:
     def __repr__(self) -> str:  # the key stays out
         return f"OpenAILLM(model={self.model!r}, base_url={self.base_url!r})"
 
-    def stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
+        """`gate` is left alone: the server gives no probabilities while it streams."""
         with self._errors():
             reply = self._client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
