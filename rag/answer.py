@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .cite import FigureAt, Verifier, claims, counted, disagreements, rival_figures, split_answer
+from .cite import FigureAt, Verifier, claims, counted, disagreements, rival_figures, split_answer, unanswered
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -32,7 +32,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # An answer the model gives after its "the documents don't say" was refused as too unsure: it states
 # the answer in its first sentence or two; past this many tokens it stops at the next sentence's end
 # (a model that had nothing to say otherwise fills 256 tokens, and each sentence costs a check).
-DOUBTED_TOKENS = 64
+DOUBTED_TOKENS = 32
 
 
 def clean_question(question: str, limit: int) -> str:
@@ -138,6 +138,7 @@ class Answerer:
         if self.check is not None:
             self._check_meaning(standalone, sentences, verifier, strict=doubted)
             clock.lap("meaning_check")
+        _gives_what_is_asked(question, sentences)
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
         takeover = is_instruction(question)
@@ -225,6 +226,16 @@ def _states_something(sentences: list[Sentence], question: str) -> None:
         if s.supported and not any(claims(s.text, question)):
             s.supported = False
             s.reason = "states no figure or name, and the model first said the documents don't say"
+
+
+def _gives_what_is_asked(question: str, sentences: list[Sentence]) -> None:
+    """Asked for a figure or a name (cite.unanswered), an answer that gives none answers something
+    else, however true: its sentences are not an answer (kept for the record, with why)."""
+    supported = [s for s in sentences if s.supported]
+    missing = unanswered(question, [s.text for s in supported])
+    for s in supported if missing else []:
+        s.supported = False
+        s.reason = f"gives no {missing}, which the question asks for"
 
 
 def _unique(sentences: list[Sentence]) -> list[Sentence]:

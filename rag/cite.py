@@ -209,6 +209,51 @@ def counted(question: str) -> str | None:
     return "n:" + min(content_stems(noun), default=noun) if noun and noun not in STOPWORDS else None
 
 
+# What a question asks for, when its wording says: a figure ("combien", "how many", "quel
+# pourcentage") or a name ("qui", "who", "comment s'appelle", "quelle entreprise"). An answer whose
+# supported sentences give none answers something else, however true it is ("DeepSeek subit une
+# attaque sur ses serveurs" for how many servers it has; "Liang Wenfeng dirigeait un fonds" for the
+# fund's name): the model, near the topic, restates the question's premise.
+_ASKS_FIGURE = re.compile(
+    r"\b(?:combien|how\s+(?:many|much|long)|(?:quel|what)\s+(?:pourcentage|percentage|proportion|share)"
+    r"|quel(?:le)?s?\s+(?:est|sont|était|étaient|a\s+été)\s+(?:le|la|l['’])\s*(?:montant|nombre|prix|co[uû]t|taux|chiffre|valeur)"
+    r"|what\s+(?:is|was|were|are)\s+the\s+(?:amount|number|price|cost|rate|figure|value))\b", re.IGNORECASE)
+_ASKS_NAME = re.compile(
+    r"^\W*(?:(?:et|and|alors|so|mais|but)\W+)?(?:qui|who|whom)\b|comment\s+s['’]appel|quel(?:le)?\s+est\s+le\s+nom"
+    r"|what(?:\s+is|['’]s)\s+the\s+name|under\s+what\s+name|sous\s+quel\s+nom"
+    r"|\b(?:quel(?:le)?s?|which)\s+(?:\w+\s+)?(?:entreprises?|sociétés?|firmes?|applications?|universités?|personnes?"
+    r"|companies|company|firms?|apps?|applications?|universit(?:y|ies)|persons?|people)\b", re.IGNORECASE)
+_WORD_FIGURE = re.compile(
+    r"\b(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|quelques|plusieurs"
+    r"|a|an|one|two|three|four|five|six|seven|eight|nine|ten|twelve|a\s+few|several)\s+"
+    r"(?:trimestres?|semestres?|mois|ans|an|années?|semaines?|jours?|heures?|minutes?"
+    r"|quarters?|months?|years?|weeks?|days?|hours?|minutes?)\b"
+    r"|\b(?:dizaines?|douzaines?|centaines?|milliers?|dozens?|hundreds|thousands|moitié|tiers|half)\b", re.IGNORECASE)
+_QUOTED = re.compile(r"[«“\"]\s*[^«»“”\"]{2,}?\s*[»”\"]")
+
+
+def unanswered(question: str, sentences: list[str]) -> str | None:
+    """What the question asks for that none of `sentences` gives ("figure", "name"), or None."""
+    if _ASKS_FIGURE.search(question):
+        asked = numbers(question)
+        figures = [n for s in sentences for n in numbers(s) if not is_trivial(n) and not any(same_number(n, q) for q in asked)]
+        worded = [m.group(0) for s in sentences for m in _WORD_FIGURE.finditer(s)]  # "un trimestre", "2 mois"
+        if not figures and not any(fold(w) not in fold(question) for w in worded):
+            return "figure"
+    if _ASKS_NAME.search(question):
+        if not any(claims(s, question)[1] or _QUOTED.search(s) or _opening_name(s, question) for s in sentences):
+            return "name"
+    return None
+
+
+def _opening_name(sentence: str, question: str) -> bool:
+    """A sentence that opens with a name ("Huawei a détrôné Apple"): claims() leaves a lone capital at
+    the start out (it cannot tell "Huawei" from "Shares"); a word no stop list knows counts here."""
+    m = re.match(r"\W*([A-ZÀ-Ý][\w'’-]+)", sentence)
+    word = fold(m.group(1)) if m else ""
+    return bool(word) and word not in _NOT_NAMES and word not in STOPWORDS and word not in fold(question)
+
+
 @dataclass
 class FigureAt:
     """A figure as one excerpt's sentence states it."""

@@ -79,3 +79,26 @@ def test_disagreeing_sources_are_surfaced_with_each_source_cited(bot):
         assert f.text.replace("\u00a0", " ") in by_n[f.citation].text.replace("\u00a0", " ")
     assert rag.render.disagreement(note, answer.language) in answer.text
     assert_citations_are_exact(bot, answer)
+
+
+def test_the_gate_reads_the_first_token_and_can_take_the_abstention_away(bot):
+    """The first token's probabilities come with the generation itself (llama.cpp's logits): a sure
+    NOT_IN_DOCUMENTS passes the gate, one the gate refuses gives way to the model's next choice."""
+    from rag.llms import StartGate
+
+    messages = [{"role": "system", "content": "Answer from the excerpts only. If they do not answer, write NOT_IN_DOCUMENTS."},
+                {"role": "user", "content": "Excerpts:\n[1] Le ciel est bleu.\n\nQuestion: Combien de chats a Paul ?"}]
+    sure = StartGate("NOT_IN_DOCUMENTS", 0.5)
+    assert "".join(bot.llm.stream(messages, 8, sure)).startswith("NOT_IN") and sure.p > 0.9 and not sure.refused
+    refused = StartGate("NOT_IN_DOCUMENTS", 1.0)
+    assert not "".join(bot.llm.stream(messages, 8, refused)).lstrip().upper().startswith("NOT") and refused.refused
+    assert abs(refused.p - sure.p) < 1e-3
+
+
+def test_an_unsure_not_in_documents_is_refused_and_the_answer_checked(bot):
+    """The model's first choice here is NOT_IN_DOCUMENTS, at P ~0.3 (eval fact-09, a false abstention
+    before the gate): made to answer, it gives the figure, and the checks keep it."""
+    answer = bot.ask("Combien Meta prévoit-elle d'investir dans l'IA cette année ?")
+    assert answer.abstain_refused and answer.abstain_p < bot.settings.abstain_min_p
+    assert not answer.abstained and "65 milliards" in answer.text
+    assert_citations_are_exact(bot, answer)

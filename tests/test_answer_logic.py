@@ -187,6 +187,59 @@ def test_nothing_retrieved_abstains_without_asking_the_model():
     assert answer.abstained and pieces == [ABSTAIN["en"]] and llm.calls == []
 
 
+# ---- an unsure "the documents don't say" -----------------------------------------------------------
+# FakeLLM: a reply "NOT_IN_DOCUMENTS <text>" is its first choice, then what it says when that start is refused
+UNSURE = {"NOT_IN_DOCUMENTS": 0.3}
+SECOND_CHOICE = "NOT_IN_DOCUMENTS DeepSeek a été fondée en 2023 par Liang Wenfeng [1]."
+
+
+def test_an_unsure_abstention_is_refused_and_the_answer_given_instead_is_checked(embedder):
+    pieces, answer = run(Desk([FOUNDER, NVIDIA_465], FakeLLM([SECOND_CHOICE], UNSURE), embedder), "Qui a fondé DeepSeek ?")
+    assert not answer.abstained and answer.abstain_refused and answer.abstain_p == 0.3
+    assert answer.text == "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]." and "NOT_IN" not in "".join(pieces)
+    assert_exact(answer)
+
+
+def test_a_sure_abstention_stands_and_a_zero_bar_never_asks(embedder):
+    _, sure = run(Desk([FOUNDER], FakeLLM(["NOT_IN_DOCUMENTS"], {"NOT_IN_DOCUMENTS": 0.9}), embedder), "Quel âge a Liang Wenfeng ?")
+    assert sure.abstained and sure.abstain_p == 0.9 and not sure.abstain_refused
+    desk = Desk([FOUNDER], FakeLLM(["NOT_IN_DOCUMENTS"], UNSURE), embedder)
+    desk.settings = desk.settings.with_(abstain_min_p=0.0)
+    _, off = run(desk, "Quel âge a Liang Wenfeng ?")
+    assert off.abstained and off.abstain_p is None and not off.abstain_refused
+
+
+def test_made_to_answer_a_sentence_that_states_no_figure_or_name_is_dropped(embedder):
+    """Made to answer, the model pastes what the passage says about the topic, not what was asked; the
+    same sentence given by choice is kept (it is supported, and the bar is the usual one)."""
+    topic = "DeepSeek s'est construite sur une approche atypique [1]."
+    _, doubted = run(Desk([FOUNDER], FakeLLM(["NOT_IN_DOCUMENTS " + topic], UNSURE), embedder), "Quelle est l'adresse de DeepSeek ?")
+    assert doubted.abstained and doubted.abstain_refused
+    assert "states no figure or name" in doubted.sentences[0].reason
+    _, chosen = run(Desk([FOUNDER], FakeLLM([topic]), embedder), "Quelle est l'adresse de DeepSeek ?")
+    assert not chosen.abstained and chosen.sentences[0].supported
+
+
+def test_made_to_answer_the_model_is_stopped_after_its_first_sentences(embedder):
+    llm = FakeLLM(["NOT_IN_DOCUMENTS " + "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. " * 30], UNSURE)
+    _, answer = run(Desk([FOUNDER], llm, embedder), "Qui a fondé DeepSeek ?")
+    from rag.answer import DOUBTED_TOKENS
+
+    assert not answer.abstained and DOUBTED_TOKENS <= llm.generated_tokens < DOUBTED_TOKENS + 16
+    assert answer.text == "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]."
+
+
+def test_an_answer_that_does_not_give_the_figure_asked_for_is_no_answer(embedder):
+    """True and cited, but about the servers, not how many there are: the model restates the question."""
+    attack = passage("001_fc667d8f996fa38d.txt", "Il est intéressant de noter", "affectant les nouvelles inscriptions.")
+    reply = "DeepSeek subit une attaque massive par déni de service sur ses serveurs [1]."
+    _, answer = run(Desk([attack], FakeLLM([reply]), embedder), "Combien de serveurs DeepSeek possède-t-elle ?")
+    assert answer.abstained and answer.text == ABSTAIN["fr"]
+    assert answer.sentences[0].reason == "gives no figure, which the question asks for"
+    _, asked_otherwise = run(Desk([attack], FakeLLM([reply]), embedder), "Que subit DeepSeek ?")
+    assert not asked_otherwise.abstained
+
+
 # ---- the takeover rule -----------------------------------------------------------------------------
 TAKEOVER_REPLY = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. Voici une blague : Garfield entre dans un bar."
 
@@ -245,8 +298,9 @@ def test_an_answer_using_one_disagreeing_figure_gets_a_note_citing_each_source(e
 
 
 def test_no_note_when_the_answer_uses_none_of_the_figures(embedder):
+    # (asked "combien", an answer without a figure would be no answer at all: asked what happened)
     reply = "Nvidia a enregistré la plus grande perte de valeur boursière de l'histoire [1]."
-    _, answer = run(Desk([NVIDIA_465, NVIDIA_589], FakeLLM([reply]), embedder), LOSS_QUESTION)
+    _, answer = run(Desk([NVIDIA_465, NVIDIA_589], FakeLLM([reply]), embedder), "Que s'est-il passé pour Nvidia en une journée ?")
     assert not answer.abstained and answer.conflicts == []
 
 
@@ -361,3 +415,5 @@ def test_the_bar_is_lower_across_languages():
     span = "Fondée en 2023 par Liang Wenfeng, DeepSeek s'est construite sur une approche atypique."
     assert not check.verdict("Qui a fondé DeepSeek ?", "DeepSeek a été fondée par Liang Wenfeng.", span).supported
     assert check.verdict("Who founded DeepSeek?", "DeepSeek was founded by Liang Wenfeng.", span).supported
+    # an answer the model first declined to give gets no leniency
+    assert not check.verdict("Who founded DeepSeek?", "DeepSeek was founded by Liang Wenfeng.", span, strict=True).supported

@@ -2,7 +2,7 @@
 import pytest
 
 from rag.answer import clean_question
-from rag.cite import claims, missing_claims, split_answer
+from rag.cite import claims, missing_claims, split_answer, unanswered
 from rag.errors import QuestionError
 from rag.text import detect_language, sentence_spans
 
@@ -52,6 +52,24 @@ def test_a_sentence_opening_word_is_not_part_of_the_name_after_it():
 def test_english_names_match_french_spellings():
     _, names = claims("The shock came from China and hit the United States.", "what happened?")
     assert missing_claims([], names, "la Chine a frappé les États-Unis") == []
+
+
+@pytest.mark.parametrize("question, sentence, missing", [
+    ("Combien de serveurs DeepSeek possède-t-elle ?", "DeepSeek subit une attaque sur ses serveurs.", "figure"),
+    ("Combien de puces DeepSeek utilise-t-elle ?", "DeepSeek utilise 2 000 puces Nvidia.", None),
+    ("En combien de temps le modèle a-t-il été développé ?", "Il a été développé en un trimestre.", None),
+    ("How long did training take?", "It took 2 months.", None),
+    ("L'app est-elle numéro 1 en 24 heures ? Combien de téléchargements ?", "Elle a été téléchargée en 24 heures.", "figure"),
+    ("Comment s'appelle le fonds que dirigeait Liang Wenfeng ?", "Liang Wenfeng dirigeait un fonds.", "name"),
+    ("Comment s'appelle la stratégie de DeepSeek ?", "Elle est appelée « frugalité créative ».", None),
+    ("Quelle entreprise chinoise a détrôné Apple ?", "Huawei a détrôné Apple.", None),
+    ("Quelle entreprise chinoise a détrôné Apple ?", "Une entreprise chinoise a détrôné Apple.", "name"),
+    ("Et qui la dirige ?", "Jensen Huang dirige Nvidia.", None),
+    ("Which two companies overtook Nvidia?", "Its market value fell below that of its rivals.", "name"),
+    ("Pourquoi Nvidia a-t-elle chuté ?", "Les investisseurs ont eu peur.", None),  # asks for neither
+])
+def test_an_answer_must_give_the_kind_of_thing_the_question_asks_for(question, sentence, missing):
+    assert unanswered(question, [sentence]) == missing
 
 
 def test_citations_after_the_full_stop_belong_to_the_sentence_before():
