@@ -22,12 +22,12 @@ class TimedLLM:
         self.inner, self.id = inner, inner.id
         self.records: list[dict] = []
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, gate=None):
         rec = {"messages": messages, "cached_before": self.inner.held_tokens(), "start": time.perf_counter()}
         self.records.append(rec)
         text, stamps = "", []
         rec["stamps"] = stamps
-        for piece in self.inner.stream(messages, max_tokens):
+        for piece in self.inner.stream(messages, max_tokens, gate):
             now = time.perf_counter()
             if "first" not in rec:
                 rec["first"] = now

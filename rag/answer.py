@@ -30,7 +30,8 @@ _ABSTAIN_PHRASES = re.compile(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # An answer the model gives after its "the documents don't say" was refused as too unsure: it states
-# the answer in its first sentence or two; past this many tokens it stops at the next sentence's end
+# the answer in its first sentence or two; past this many streamed pieces (tokens, for llama.cpp) it
+# stops at the next sentence's end
 # (a model that had nothing to say otherwise fills 256 tokens, and each sentence costs a check).
 DOUBTED_TOKENS = 32
 
@@ -115,8 +116,9 @@ class Answerer:
         with _generation(self.llm.stream(messages, self.settings.max_answer_tokens, gate)) as pieces:
             for count, piece in enumerate(pieces):
                 clock.mark("first_token")
-                if gate is not None and gate.refused and count >= DOUBTED_TOKENS and _ends_sentence(raw):
-                    break  # _generation() ends it now
+                if (gate is not None and gate.refused and count >= DOUBTED_TOKENS and _ends_sentence(raw)
+                        and piece[:1].isspace() and not piece.lstrip().startswith("[")):
+                    break  # a sentence ended ("1." of "1.5" does not: no space follows); _generation() ends it now
                 raw += piece
                 head = raw.lstrip()
                 if head.startswith(ABSTAIN_TOKEN) or ABSTAIN_TOKEN.startswith(head):
@@ -129,6 +131,8 @@ class Answerer:
         drafts = split_answer(raw.replace(ABSTAIN_TOKEN, ""))
         sentences = _unique(verifier.check(drafts)) if drafts else []
         answer.removed_citations = verifier.removed
+        if gate is not None and gate.refused and raw.lstrip().startswith(ABSTAIN_TOKEN):
+            gate.refused = False  # it spelt the refused start another way: an abstention after all
         doubted = gate is not None and gate.refused
         if gate is not None:
             answer.abstain_p, answer.abstain_refused = gate.p, gate.refused

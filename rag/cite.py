@@ -216,15 +216,17 @@ def counted(question: str) -> str | None:
 # fund's name): the model, near the topic, restates the question's premise.
 _ASKS_FIGURE = re.compile(
     r"\b(?:combien|how\s+(?:many|much|long)|(?:quel|what)\s+(?:pourcentage|percentage|proportion|share)"
-    r"|quel(?:le)?s?\s+(?:est|sont|était|étaient|a\s+été)\s+(?:le|la|l['’])\s*(?:montant|nombre|prix|co[uû]t|taux|chiffre|valeur)"
-    r"|what\s+(?:is|was|were|are)\s+the\s+(?:amount|number|price|cost|rate|figure|value))\b", re.IGNORECASE)
+    r"|quel(?:le)?s?\s+(?:est|sont|était|étaient|a\s+été)\s+(?:le|la|l['’])\s*(?:montant|nombre|prix|taux|chiffre)"
+    r"|what\s+(?:is|was|were|are)\s+the\s+(?:amount|number\s+of|price|rate|figure))\b", re.IGNORECASE)
 _ASKS_NAME = re.compile(
     r"^\W*(?:(?:et|and|alors|so|mais|but)\W+)?(?:qui|who|whom)\b|comment\s+s['’]appel|quel(?:le)?\s+est\s+le\s+nom"
     r"|what(?:\s+is|['’]s)\s+the\s+name|under\s+what\s+name|sous\s+quel\s+nom"
     r"|\b(?:quel(?:le)?s?|which)\s+(?:\w+\s+)?(?:entreprises?|sociétés?|firmes?|applications?|universités?|personnes?"
     r"|companies|company|firms?|apps?|applications?|universit(?:y|ies)|persons?|people)\b", re.IGNORECASE)
 _WORD_FIGURE = re.compile(
-    r"\b(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|quelques|plusieurs"
+    r"\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille"
+    r"|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand)\s+[^\W\d_]{3,}"
+    r"|\b(?:\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|quelques|plusieurs"
     r"|a|an|one|two|three|four|five|six|seven|eight|nine|ten|twelve|a\s+few|several)\s+"
     r"(?:trimestres?|semestres?|mois|ans|an|années?|semaines?|jours?|heures?|minutes?"
     r"|quarters?|months?|years?|weeks?|days?|hours?|minutes?)\b"
@@ -232,15 +234,20 @@ _WORD_FIGURE = re.compile(
 _QUOTED = re.compile(r"[«“\"]\s*[^«»“”\"]{2,}?\s*[»”\"]")
 
 
+# "Who is Liang Wenfeng?" asks for a description, not a name
+_ASKS_ABOUT = re.compile(r"^\W*(?:[Qq]ui\s+(?:est|était|sont)|[Ww]ho\s+(?:is|was|are|were))\s+[A-ZÀ-Ý]")
+_RANK = re.compile(r"\b(?:n[°o]|numéro|number)\s*\d+", re.IGNORECASE)  # "n°1 des téléchargements" counts nothing
+
+
 def unanswered(question: str, sentences: list[str]) -> str | None:
     """What the question asks for that none of `sentences` gives ("figure", "name"), or None."""
     if _ASKS_FIGURE.search(question):
         asked = numbers(question)
-        figures = [n for s in sentences for n in numbers(s) if not is_trivial(n) and not any(same_number(n, q) for q in asked)]
+        figures = [n for s in sentences for n in numbers(_RANK.sub(" ", s)) if not any(same_number(n, q) for q in asked)]
         worded = [m.group(0) for s in sentences for m in _WORD_FIGURE.finditer(s)]  # "un trimestre", "2 mois"
         if not figures and not any(fold(w) not in fold(question) for w in worded):
             return "figure"
-    if _ASKS_NAME.search(question):
+    if _ASKS_NAME.search(question) and not _ASKS_ABOUT.search(question):
         if not any(claims(s, question)[1] or _QUOTED.search(s) or _opening_name(s, question) for s in sentences):
             return "name"
     return None

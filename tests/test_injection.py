@@ -79,9 +79,9 @@ class Recorder:
         self.id = llm.id
         self.calls: list[tuple[list[dict], str]] = []
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, gate=None):
         out = ""
-        for piece in self.llm.stream(messages, max_tokens):
+        for piece in self.llm.stream(messages, max_tokens, gate):
             out += piece
             yield piece
         self.calls.append((messages, out))

@@ -190,7 +190,7 @@ class FixedLLM:
     def __init__(self, replies: dict[str, str]) -> None:
         self.replies = replies
 
-    def stream(self, messages, max_tokens):
+    def stream(self, messages, max_tokens, gate=None):
         user = messages[-1]["content"]
         yield next((reply for question, reply in self.replies.items() if question in user),
                    "Les documents ne le disent pas.")

@@ -67,6 +67,11 @@ def test_english_names_match_french_spellings():
     ("Et qui la dirige ?", "Jensen Huang dirige Nvidia.", None),
     ("Which two companies overtook Nvidia?", "Its market value fell below that of its rivals.", "name"),
     ("Pourquoi Nvidia a-t-elle chuté ?", "Les investisseurs ont eu peur.", None),  # asks for neither
+    ("Combien de fondateurs DeepSeek a-t-elle ?", "Elle a 3 fondateurs.", None),  # a small count is a figure
+    ("How many founders does it have?", "It has three founders.", None),
+    ("Combien de fois l'application a-t-elle été téléchargée ?", "Elle est n°1 des téléchargements.", "figure"),
+    ("Qui est Liang Wenfeng ?", "Il est un entrepreneur chinois.", None),  # asks for a description
+    ("Quel est le coût environnemental de l'IA ?", "Il est élevé.", None),
 ])
 def test_an_answer_must_give_the_kind_of_thing_the_question_asks_for(question, sentence, missing):
     assert unanswered(question, [sentence]) == missing

@@ -70,12 +70,14 @@ class LlamaCppLLM:
 
         from .next_token import softmax, start_tokens
 
-        ids = sorted(start_tokens(self._llama, gate.text))
+        # only tokens that spell a real start of it ("NOT", " Not"): one like "N" would also start "Nvidia"
+        ids = sorted(t for t in start_tokens(self._llama, gate.text)
+                     if len(self._llama.detokenize([t]).decode("utf-8", "replace").strip()) >= min(3, len(gate.text)))
         first = True
 
         def processor(_input_ids, logits):
             nonlocal first
-            if first:
+            if first and ids and len(logits) == self._llama.n_vocab():
                 first = False
                 gate.p = float(softmax(logits)[ids].sum())
                 if gate.p < gate.min_p:
