@@ -76,6 +76,18 @@ def correctness(item: dict, text: str) -> bool | None:
     return None
 
 
+def values_given(item: dict, text: str) -> int:
+    """How many of a conflict item's different values the answer text (its note included) states:
+    aliases of one value ("465 milliards" / "465 billion") count once. A disagreement is surfaced
+    when at least two are; a note that lists other figures ("14 %" in a note about the billions lost)
+    surfaces nothing. Graded from the item's own answers, not from the pipeline's note."""
+    seen: list[str] = []
+    for a in item.get("answers_all") or []:
+        if answer_matches(a, text) and not any(answer_matches(a, b) and answer_matches(b, a) for b in seen):
+            seen.append(a)
+    return len(seen)
+
+
 def missing_answers(item: dict, text: str) -> list[str]:
     wanted = item.get("answers_all") if item["kind"] == "conflict" else []
     return [a for a in wanted or [] if not answer_matches(a, text)]
@@ -222,7 +234,8 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
     if kind == "conflict":
         m["conflict_all_figures"] = bool(correct)
         m["conflict_flagged"] = bool(answer.conflicts)
-        m["conflict_surfaced"] = bool(correct) or bool(answer.conflicts)
+        m["conflict_values"] = values_given(item, text)
+        m["conflict_surfaced"] = bool(correct) or m["conflict_values"] >= 2
         m["missing_figures"] = missing_answers(item, text)
     if judge is not None:
         j = citation_checks(answer, judge, item["question"])
@@ -264,7 +277,7 @@ def crashed(item: dict, error: str) -> dict:
         "issues": [],
     }
     if item["kind"] == "conflict":
-        m.update(conflict_all_figures=False, conflict_flagged=False, conflict_surfaced=False,
+        m.update(conflict_all_figures=False, conflict_flagged=False, conflict_surfaced=False, conflict_values=0,
                  missing_figures=list(item.get("answers_all") or []))
     return m
 
@@ -282,7 +295,8 @@ def verdict(item: dict, answer, m: dict) -> tuple[bool, list[str]]:
     if kind == "conflict":
         if m["conflict_surfaced"]:
             return True, []
-        return False, [f"conflict not surfaced: missing {', '.join(m['missing_figures'])} and no conflict note"]
+        noted = "a conflict note without them" if answer.conflicts else "no conflict note"
+        return False, [f"conflict not surfaced: missing {', '.join(m['missing_figures'])}; {noted}"]
     if m["correct"]:
         return True, []
     return False, [f"none of {item.get('answers')} in the answer"]

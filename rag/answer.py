@@ -10,7 +10,8 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .cite import FigureAt, Verifier, claims, counted, disagreements, rival_figures, split_answer, unanswered
+from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, quantity_of, rival_figures, split_answer,
+                   unanswered)
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -152,7 +153,7 @@ class Answerer:
             return
         answer.sentences = sentences
         answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
-                                      more=lambda claim: self.search(claim, k))
+                                      more=self._elsewhere(k), confirm=self._confirms(queries[0]))
         answer.rival_passages = len(verifier.parts) - len(parts)
         answer.passages = [e.passage for e in verifier.parts]
         answer.citations = verifier.citations
@@ -173,6 +174,29 @@ class Answerer:
             verdict = self.check.verdict(question, s.text, " … ".join(spans[n] for n in s.citations), strict=strict)
             if not verdict.supported:
                 s.supported, s.reason = False, verdict.reason
+
+    def _elsewhere(self, k: int | None) -> Callable[[str], list[Passage]]:
+        """A search for a claim that returns the best passage of each source among three times k: the
+        source that disputes a figure is rarely among the first k, which the claim's own source fills
+        ("465 milliards" found 589 and 600 at ranks 5-9 behind four passages of the articles that say 465)."""
+        def search(claim: str) -> list[Passage]:
+            found = self.search(claim, 3 * (k or self.settings.top_k))
+            best: dict[str, Passage] = {}
+            for p in found:
+                best.setdefault(p.source, p)
+            return list(best.values())
+        return search
+
+    def _confirms(self, question: str) -> Callable[[str, str], bool] | None:
+        """The judge, asked whether a rival sentence says the answer's claim with its own figure."""
+        if self.check is None:
+            return None
+        judge = self.check.judge
+
+        def confirm(claim: str, text: str) -> bool:
+            p = judge.probability(question, claim, text)
+            return p is not None and p >= RIVAL_P
+        return confirm
 
     def ask(self, question: str, history: list[dict] | None = None, k: int | None = None) -> Answer:
         result = None
@@ -264,13 +288,15 @@ def _no_answer(raw: str, sentences: list[Sentence], question: str) -> bool:
 
 
 def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, parts: list[Excerpt],
-               scorer: SentenceScorer, more: Callable[[str], list[Passage]] | None = None) -> list[Disagreement]:
+               scorer: SentenceScorer, more: Callable[[str], list[Passage]] | None = None,
+               confirm: Callable[[str, str], bool] | None = None) -> list[Disagreement]:
     """Where the sources give different figures for what the answer states, every figure with its
     own citation, built in code (a small model gives one figure and drops the others). Two ways to
     see it: the sentences that bear most on the question disagree (disagreements), or another source
     makes the cited claim with another figure (rival_figures) — looked for in the shown passages and
     in those a search for the claim itself finds (`more`): the source that disagrees is often not
-    among the passages retrieved for the question."""
+    among the passages retrieved for the question. `confirm`: the judge, for a rival sentence that is
+    only near the claim (rag.cite.NEAR_CLAIM)."""
     supported = [s for s in sentences if s.supported]
     said = [n for s in supported for n in numbers(s.text)]
     groups: dict[str, list[FigureAt]] = {}
@@ -284,14 +310,19 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
         subject = next(iter(claims(sentence.text, "")[1]), None)  # its first name: whose figure it is
         if more is not None and any(not is_trivial(m) for m in mine):
             verifier.widen(more(sentence.text))
+            for n in sentence.citations:  # an English claim finds fewer of the French sentences that dispute it
+                if detect_language(by_n[n].text) != detect_language(sentence.text):
+                    verifier.widen(more(by_n[n].text))
         excerpt_of = {e.n: e for e in verifier.parts}
         for n in sentence.citations:
             c = by_n[n]
             span = Span(c.start, c.end, c.text)
             stated = [f for f in numbers(c.text) if any(same_number(f, m) for m in mine)]
             for quantity, rivals in rival_figures(span, c.source, stated, verifier.spans, verifier.parts, scorer,
-                                                  asked, subject):
-                own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated]
+                                                  asked, subject, sentence.text, confirm):
+                # the cited span's own figure of that quantity only ("14 %" is no side of a dispute in billions)
+                own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated
+                       if quantity_of(f, span.text, asked) == quantity]
                 groups.setdefault(quantity, []).extend(own + rivals)
     out = []
     for quantity, found in groups.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Callable
 
 import numpy as np
 
@@ -201,6 +202,12 @@ def _quantity(num: Number, text: str) -> str | None:
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
 
+def quantity_of(num: Number, text: str, asked: str | None = None) -> str | None:
+    """_quantity(), or for a bare count ("n'en a besoin que de 2 000") the quantity the question
+    counts (`asked`, from counted())."""
+    return _quantity(num, text) or (asked if num.unit == "" else None)
+
+
 def counted(question: str) -> str | None:
     """The quantity a question counts ("Combien de puces Nvidia…" -> n:puc), for a figure the
     documents give without its noun ("n'en a besoin que de 2 000 pour son modèle")."""
@@ -304,35 +311,67 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[F
 # nearby sentence (the Nasdaq's 3,5 %, ChatGPT's 16 000 chips) scored 0.857-0.868. Set on the dev
 # split of eval/questions.jsonl (conflict, fact and English items) without the LLM.
 SAME_CLAIM = 0.89
+# Between NEAR_CLAIM and SAME_CLAIM the embedding cannot tell a rival figure for the same thing ("un
+# réseau de 10 000 puces A100, l'entreprise…" against "DeepSeek n'en a besoin que de 2 000", 0.868) from
+# a figure of something else (the Nasdaq's 3,5 % against Nvidia's 14 %, 0.843-0.857): the judge is
+# asked whether the rival sentence says the answer's claim with the rival's figure in it. On the dev
+# split's conflict items it gave 0.54-0.59 to rival figures and 0.05-0.26 to the others.
+NEAR_CLAIM = 0.84
+RIVAL_P = 0.5
+NEAR_RIVALS = 2  # judged per claimed figure, the closest first: one model call each
 
 
 def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[int, list[Span]],
                   parts: list[Excerpt], scorer: SentenceScorer, asked: str | None = None,
-                  subject: str | None = None) -> list[tuple[str, list[FigureAt]]]:
+                  subject: str | None = None, claim: str | None = None,
+                  confirm: Callable[[str, str], bool] | None = None) -> list[tuple[str, list[FigureAt]]]:
     """Figures that other sources give for the claim `span` (from `source`) makes with `figures`: a
     sentence of another passage, about the same thing (SAME_CLAIM) and naming the answer's `subject`
     (ChatGPT's 16 000 chips are not disputed by a count of DeepSeek's), with a different figure of
-    the same kind of quantity. `asked`: the quantity the question counts, for a bare figure."""
-    wanted = {k: n for n in figures if not is_trivial(n) and (k := _quantity(n, span.text) or (asked if n.unit == "" else None))}
+    the same kind of quantity. `asked`: the quantity the question counts, for a bare figure (then a
+    count of any noun can be its rival). With `confirm(claim with the rival figure, rival sentence)`
+    (the judge), a sentence only NEAR_CLAIM close is taken too if it confirms; the subject may then
+    be named in the sentence before it ("DeepSeek a su… En exploitant 10 000 puces, l'entreprise…")."""
+    wanted = {k: n for n in figures if not is_trivial(n) and (k := quantity_of(n, span.text, asked))}
     if not wanted:
         return []
     by_n = {e.n: e for e in parts}
     about = [w for w in re.findall(r"\w{3,}", fold(subject or ""))]
-    candidates = [(by_n[n], s) for n, group in spans.items() if by_n[n].passage.source != source for s in group
-                  if not about or any(re.search(rf"(?<!\w){w}(?!\w)", fold(s.text)) for w in about)]
+
+    def names_subject(text: str) -> bool:
+        return not about or any(re.search(rf"(?<!\w){w}(?!\w)", fold(text)) for w in about)
+
+    # (excerpt, sentence, the sentence before it in the same excerpt)
+    candidates = [(by_n[n], s, group[i - 1].text if i else "") for n, group in spans.items()
+                  if by_n[n].passage.source != source for i, s in enumerate(group)
+                  if names_subject(s.text) or (confirm is not None and i and names_subject(group[i - 1].text))]
     if not candidates:
         return []
-    vectors = scorer.vectors([span.text] + [s.text for _, s in candidates])
+    vectors = scorer.vectors([span.text] + [s.text for _, s, _ in candidates])
     similar = vectors[1:] @ vectors[0]
     groups: dict[str, list[FigureAt]] = {}
-    for (excerpt, other), score in zip(candidates, similar):
-        if score < SAME_CLAIM:
-            continue
+    judged: dict[str, int] = {}
+    for (excerpt, other, before), score in sorted(zip(candidates, similar), key=lambda c: -c[1]):
+        if score < (NEAR_CLAIM if confirm is not None else SAME_CLAIM):
+            break
         theirs = [m for m in numbers(other.text) if not is_trivial(m)]
         for key, figure in wanted.items():
             m = _counterpart([m for m in theirs if m.unit == figure.unit])
-            if m is not None and _quantity(m, other.text) == key and not same_number(m, figure):
-                groups.setdefault(key, []).append(FigureAt(m, excerpt, other))
+            if m is None or same_number(m, figure):
+                continue
+            theirs_key = _quantity(m, other.text)
+            bare = _quantity(figure, span.text) is None  # a count the question names, without its noun
+            if not (theirs_key == key or (bare and theirs_key and theirs_key.startswith("n:"))):
+                continue
+            if score < SAME_CLAIM or not names_subject(other.text):
+                if judged.get(key, 0) >= NEAR_RIVALS or confirm is None:
+                    continue
+                judged[key] = judged.get(key, 0) + 1
+                said = claim or span.text
+                stated = next((x.text for x in numbers(said) if same_number(x, figure)), figure.text)
+                if not confirm(said.replace(stated, m.text, 1), f"{before} {other.text}".strip()):
+                    continue
+            groups.setdefault(key, []).append(FigureAt(m, excerpt, other))
     return list(groups.items())
 
 

@@ -17,7 +17,7 @@ from rag.config import Settings
 from rag.prompt import CONDENSE, SentenceScorer, excerpts
 from rag.render import ABSTAIN, DISAGREE
 from rag.testing import FakeEmbedder, FakeLLM, tokens
-from rag.text import sentence_spans
+from rag.text import numbers, sentence_spans
 from rag.types import Excerpt, Passage
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -295,6 +295,18 @@ def test_an_answer_using_one_disagreeing_figure_gets_a_note_citing_each_source(e
     assert {f.source for f in disagreement.figures} == {NVIDIA_465.source, NVIDIA_589.source}
     assert f" {DISAGREE['fr']} 465 milliards (000) [" in answer.text and "589 milliards (004) [" in answer.text
     assert_exact(answer)
+
+
+def test_a_note_lists_figures_of_one_quantity_only(embedder):
+    # the cited span gives the loss in billions and in per cent: the dispute in billions lists no "20%"
+    loss_and_drop = passage("000_90506d8447ac0e43.txt", "Nvidia Corp. a enregistré la plus grande perte de valeur "
+                            "boursière en une seule journée de l’histoire du marché", "juste -20% en une séance !")
+    reply = "Nvidia a perdu 465 milliards de dollars, juste -20% en une séance [1]."
+    _, answer = run(Desk([loss_and_drop, NVIDIA_589], FakeLLM([reply]), embedder), LOSS_QUESTION)
+    assert answer.conflicts, "589 milliards disputes the 465"
+    for note in answer.conflicts:
+        units = {n.unit for f in note.figures for n in numbers(f.text)}
+        assert len(units) == 1, note
 
 
 def test_no_note_when_the_answer_uses_none_of_the_figures(embedder):

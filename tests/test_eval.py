@@ -260,6 +260,25 @@ def test_conflict_note_figures_are_checked_against_their_own_citation():
     assert m["citation_precision"] == pytest.approx(2 / 3)
 
 
+def test_a_conflict_note_surfaces_the_disagreement_only_with_the_disputed_values():
+    item = _item("conflict", sources=["a.txt", "b.txt"], evidence=["perdu 465 milliards", "589 milliards"],
+                 answers=["465 milliards", "589 milliards", "465 billion", "589 billion"],
+                 answers_all=["465 milliards", "589 milliards", "465 billion", "589 billion"])
+    c1 = _citation(1, "a.txt", "Nvidia a perdu 465 milliards de dollars lundi.")
+    c2 = _citation(2, "b.txt", "La capitalisation de Nvidia a fondu de 589 milliards de dollars.", 2)
+    off = Disagreement("%", [Figure("20 %", "a.txt", "A", 1), Figure("14 %", "b.txt", "B", 2)])
+    answer = _answer("Nvidia lost 465 billion [1]. The sources disagree: 20 % (A) [1] ; 14 % (B) [2].",
+                     [Sentence("Nvidia lost 465 billion.", [1])], [c1, c2],
+                     [_passage("a.txt"), _passage("b.txt")], conflicts=[off])
+    m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
+    assert m["conflict_flagged"] and m["conflict_values"] == 1  # "465 billion" = "465 milliards": one value
+    assert not m["conflict_surfaced"] and not m["ok"]
+    assert "a conflict note without them" in m["reasons"][0]
+    answer.text = "Nvidia lost 465 billion [1]. The sources disagree: 465 milliards (A) [1] ; 589 milliards (B) [2]."
+    m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
+    assert m["conflict_values"] == 2 and m["conflict_surfaced"] and m["ok"]
+
+
 def test_abstention_metrics():
     abstain = _answer("Les documents ne le disent pas.", [], [], [_passage("b.txt")], abstained=True)
     unans = _item("unanswerable", sources=[], evidence=[], answers=[])

@@ -57,3 +57,43 @@ def test_sentences_about_the_excerpts_are_not_answers(scorer):
                                                  "The excerpt states that Nvidia lost 465 billion dollars [1]."))
     assert not meta.supported and "excerpts" in meta.reason
     assert stated.supported  # a sentence that states something is checked as usual
+
+
+def test_a_rival_only_near_the_claim_is_taken_when_the_judge_confirms_it(scorer):
+    parts = _parts(("a.txt", "DeepSeek n'en a besoin que de 2 000 pour son modèle."),
+                   ("b.txt", "Face aux restrictions, DeepSeek a su maximiser les processeurs disponibles en Chine. "
+                             "En exploitant un réseau de 10 000 puces A100, l'entreprise a défié les attentes."))
+    verifier = Verifier("Combien de puces DeepSeek a-t-elle utilisées ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    asked = "n:puc"  # rag.cite.counted(): the question counts chips
+    claim = "DeepSeek a utilisé 2 000 puces pour son modèle."
+
+    def rivals(confirm):
+        found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, asked, "DeepSeek",
+                              claim, confirm)
+        return {f.number.text for _, group in found for f in group}
+
+    asked_judge = []
+
+    def judge(says):
+        def confirm(claim_with_rival, text):
+            asked_judge.append((claim_with_rival, text))
+            return says
+        return confirm
+
+    assert rivals(None) == set()  # not close enough for the embedding alone, and "l'entreprise" names no one
+    assert rivals(judge(False)) == set()
+    assert asked_judge == [("DeepSeek a utilisé 10 000 puces pour son modèle.",
+                            "Face aux restrictions, DeepSeek a su maximiser les processeurs disponibles en Chine. "
+                            "En exploitant un réseau de 10 000 puces A100, l'entreprise a défié les attentes.")]
+    assert rivals(judge(True)) == {"10 000"}
+
+
+def test_the_judge_is_not_asked_about_a_figure_of_another_kind(scorer):
+    parts = _parts(("a.txt", LOSS_A), ("b.txt", NASDAQ))
+    verifier = Verifier("Combien Nvidia a-t-elle perdu ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    calls = []
+    found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, None, "Nvidia",
+                          "Nvidia a perdu 465 milliards.", lambda *a: calls.append(a) or True)
+    assert found == [] and calls == []  # a percentage does not dispute an amount in billions
