@@ -140,6 +140,9 @@ class Answerer:
         if doubted:
             _states_something(sentences, standalone)
         clock.lap("verify")
+        # before the meaning check too: an answer that gives nothing asked for costs no judge call
+        # (the check only takes support away, so the verdict after it is the same)
+        _gives_what_is_asked(question, sentences)
         if self.check is not None:
             self._check_meaning(standalone, sentences, verifier, strict=doubted)
             clock.lap("meaning_check")

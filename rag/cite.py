@@ -185,6 +185,10 @@ class Verifier:
         return self.citations[-1].n
 
 
+_PREPOSITIONS = set("par pour avec sans chez vers contre depuis entre selon dans sur sous apres avant "
+                    "by for with without since from to under after before per".split())
+
+
 def _quantity(num: Number, text: str) -> str | None:
     """What kind of quantity a figure is, so that only like is compared with like: a percentage, an
     amount in scale words (within a factor of ten: "465 milliards" vs "600 milliards", not "100
@@ -194,9 +198,20 @@ def _quantity(num: Number, text: str) -> str | None:
     if num.unit == "scale":
         return f"e{len(str(int(max(num.values))))}"
     noun = re.match(r"\s+(?:de\s+|d'|of\s+)?([^\W\d]{3,})", text[num.end :])
-    if noun and max(num.values) >= 100 and fold(noun.group(1)) not in STOPWORDS:
-        return "n:" + min(content_stems(noun.group(1)), default=fold(noun.group(1)))
+    word = fold(noun.group(1)) if noun else ""
+    stems = content_stems(word) if word and word not in STOPWORDS and word not in _PREPOSITIONS else set()
+    if stems and max(num.values) >= 100:  # "2023 par Liang Wenfeng" counts nothing
+        return "n:" + min(stems)
     return None
+
+
+# "une chute de 3,5 % du Nasdaq": the figure is the Nasdaq's, whoever the sentence is about
+_OWNER = re.compile(r"\s+(?:du|des|de\s+la|de\s+l['’]|d['’]|of(?:\s+the)?)\s*([A-ZÀ-Ý][\w-]+)")
+
+
+def _owner(num: Number, text: str) -> str | None:
+    m = _OWNER.match(text[num.end :])
+    return fold(m.group(1)) if m else None
 
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
@@ -291,6 +306,9 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[F
             continue
         for num in numbers(span.text):
             key = _quantity(num, span.text)
+            owner = _owner(num, span.text)
+            if owner and owner not in fold(question):
+                continue  # asked about Nvidia, "3,5 % du Nasdaq" is not a side of the dispute
             if key and not is_trivial(num):
                 groups.setdefault(key, []).append(FigureAt(num, e, span))
     out = []
@@ -357,7 +375,7 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
         theirs = [m for m in numbers(other.text) if not is_trivial(m)]
         for key, figure in wanted.items():
             m = _counterpart([m for m in theirs if m.unit == figure.unit])
-            if m is None or same_number(m, figure):
+            if m is None or same_number(m, figure) or (about and _owner(m, other.text) not in (None, *about)):
                 continue
             theirs_key = _quantity(m, other.text)
             bare = _quantity(figure, span.text) is None  # a count the question names, without its noun
@@ -366,8 +384,10 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
             if score < SAME_CLAIM or not names_subject(other.text):
                 if judged.get(key, 0) >= NEAR_RIVALS or confirm is None:
                     continue
-                judged[key] = judged.get(key, 0) + 1
                 said = claim or span.text
+                if not names_subject(other.text) and any(fold(n) not in fold(said) for n in claims(other.text, "")[1]):
+                    continue  # the subject only before it, and it names another ("Le Nasdaq… a chuté de 3,5 %")
+                judged[key] = judged.get(key, 0) + 1
                 stated = next((x.text for x in numbers(said) if same_number(x, figure)), figure.text)
                 if not confirm(said.replace(stated, m.text, 1), f"{before} {other.text}".strip()):
                     continue

@@ -239,6 +239,13 @@ def test_an_answer_that_does_not_give_the_figure_asked_for_is_no_answer(embedder
     _, asked_otherwise = run(Desk([attack], FakeLLM([reply]), embedder), "Que subit DeepSeek ?")
     assert not asked_otherwise.abstained
 
+    from rag.support import PROMPT, SupportCheck
+    judge = FakeLLM([], probabilities={PROMPT.yes: 0.9, PROMPT.no: 0.1})
+    desk = Desk([attack], FakeLLM([reply]), embedder)
+    desk.check = SupportCheck(judge)
+    _, judged = run(desk, "Combien de serveurs DeepSeek possède-t-elle ?")
+    assert judged.abstained and judge.calls == []  # no figure, no answer: the judge is not asked
+
 
 # ---- the takeover rule -----------------------------------------------------------------------------
 TAKEOVER_REPLY = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. Voici une blague : Garfield entre dans un bar."
@@ -429,3 +436,12 @@ def test_the_bar_is_lower_across_languages():
     assert check.verdict("Who founded DeepSeek?", "DeepSeek was founded by Liang Wenfeng.", span).supported
     # an answer the model first declined to give gets no leniency
     assert not check.verdict("Who founded DeepSeek?", "DeepSeek was founded by Liang Wenfeng.", span, strict=True).supported
+
+
+def test_a_figure_of_another_owner_is_no_side_of_a_dispute():
+    nasdaq = passage("002_047ef219e2027d42.txt", "1. La start-up chinoise DeepSeek", "pour NVIDIA.")
+    drop_17 = passage("001_fc667d8f996fa38d.txt", "raison de sa technologie", "perdant jusqu'à 17 % lundi")
+    parts = [_excerpt(1, nasdaq, "3,5 %"), _excerpt(2, drop_17, "17 %")]
+    question = "De combien de pour cent les actions de Nvidia ont-elles chuté lundi ?"
+    assert disagreements(question, parts) == []  # one side only: Nvidia's 17 %
+    assert len(disagreements("De combien le Nasdaq et les actions de Nvidia ont-ils chuté lundi ?", parts)) == 1

@@ -97,3 +97,32 @@ def test_the_judge_is_not_asked_about_a_figure_of_another_kind(scorer):
     found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, None, "Nvidia",
                           "Nvidia a perdu 465 milliards.", lambda *a: calls.append(a) or True)
     assert found == [] and calls == []  # a percentage does not dispute an amount in billions
+
+
+def test_a_near_rival_that_names_another_subject_is_not_judged(scorer):
+    parts = _parts(("a.txt", "Lundi, l'action Nvidia a chuté de 20 % en une séance."),
+                   ("b.txt", "Nvidia a entraîné la cote dans sa chute lundi. " + NASDAQ))
+    verifier = Verifier("De combien l'action Nvidia a-t-elle chuté ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    calls = []
+    found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, None, "Nvidia",
+                          "L'action Nvidia a chuté de 20 %.", lambda *a: calls.append(a) or True)
+    assert found == [] and calls == []  # Nvidia is named before it, but the 3,5 % is the Nasdaq's
+
+
+def test_a_figure_the_sentence_gives_to_another_is_no_rival(scorer):
+    parts = _parts(("a.txt", "Lundi, l'action Nvidia a chuté de 20 % en une séance."),
+                   ("b.txt", "DeepSeek a provoqué lundi une chute de 3,5 % du Nasdaq et une lourde perte pour Nvidia."))
+    verifier = Verifier("De combien l'action Nvidia a-t-elle chuté ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, None, "Nvidia",
+                          "L'action Nvidia a chuté de 20 %.", lambda *a: True)
+    assert found == []  # it names Nvidia, but "3,5 % du Nasdaq" is the Nasdaq's
+
+
+def test_a_year_counts_nothing():
+    from rag.cite import quantity_of
+    [year] = numbers("Fondée en 2023 par Liang Wenfeng")
+    assert quantity_of(year, "Fondée en 2023 par Liang Wenfeng") is None
+    [chips] = numbers("un réseau de 10 000 puces A100")
+    assert quantity_of(chips, "un réseau de 10 000 puces A100") == "n:puc"
