@@ -97,6 +97,24 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     return missing
 
 
+def misattributed(nums: list[Number], sentence: str, text: str, question: str = "") -> list[str]:
+    """Figures of `sentence` that `text` gives to someone the sentence (and the question) never names:
+    "le titre Nvidia a plongé de 3,5 %" from "une chute de 3,5 % du Nasdaq" (as "3,5 % (Nasdaq)").
+    A figure the text also states without an owner, or for one the sentence names, is not."""
+    said = fold(sentence + " " + question)
+    have = numbers(text)
+    out = []
+    for n in nums:
+        owners = [_owner(h, text) for h in have if same_number(n, h)]
+        if owners and all(o and not _named(o, said) for o in owners):
+            out.append(f"{n.text} ({owners[0]})")
+    return out
+
+
+def _named(name: str, folded: str) -> bool:
+    return any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(name, {name}))
+
+
 def _near(word: str, words: set[str]) -> bool:
     """The same name spelt another way (Sputnik / Spoutnik, Beijing's accents) is not another name."""
     if len(word) < 4:  # short names and acronyms: exact, or with a plural s (PME / PMEs)
@@ -139,17 +157,25 @@ class Verifier:
         if _ABOUT_THE_EXCERPTS.search(draft.text) and not (nums or names):
             return Sentence(draft.text, [], False, "talks about the excerpts, not about the question")
         passages = {e.n: e.passage for e in self.parts if e.n in self.spans}
+        def holds(n: int) -> bool:
+            return not missing_claims(nums, names, self.texts[n]) and not misattributed(
+                nums, draft.text, self.texts[n], self.question)
+
         # 1. the model's own citations, if they hold
-        supporting = [n for n in valid if not missing_claims(nums, names, self.texts[n])]
+        supporting = [n for n in valid if holds(n)]
         # 2. otherwise the passage that holds every claim and resembles the sentence most
         if not supporting:
-            holders = [n for n in passages if not missing_claims(nums, names, self.texts[n])]
+            holders = [n for n in passages if holds(n)]
             if holders:
                 supporting = [max(holders, key=lambda n: self._best_span(n, draft.text, nums)[1])]
         if not supporting:
             best = valid or list(passages)
-            missing = missing_claims(nums, names, " ".join(self.texts[n] for n in best))
-            reason = f"not in the cited passages: {', '.join(missing)}" if missing else "no passage supports it"
+            text = " ".join(self.texts[n] for n in best)
+            missing = missing_claims(nums, names, text)
+            foreign = [] if missing else misattributed(nums, draft.text, text, self.question)
+            reason = (f"not in the cited passages: {', '.join(missing)}" if missing
+                      else f"the cited passages give it to another: {', '.join(foreign)}" if foreign
+                      else "no passage supports it")
             return Sentence(draft.text, [self.cite(n, draft.text, nums) for n in valid], False, reason)
         if not (nums or names):
             # nothing checkable: keep it if it shares words or meaning with the passage it cites

@@ -445,3 +445,14 @@ def test_a_figure_of_another_owner_is_no_side_of_a_dispute():
     question = "De combien de pour cent les actions de Nvidia ont-elles chuté lundi ?"
     assert disagreements(question, parts) == []  # one side only: Nvidia's 17 %
     assert len(disagreements("De combien le Nasdaq et les actions de Nvidia ont-ils chuté lundi ?", parts)) == 1
+
+
+def test_a_figure_the_cited_text_gives_to_another_is_not_supported(embedder):
+    nasdaq = passage("002_047ef219e2027d42.txt", "1. La start-up chinoise DeepSeek", "pour NVIDIA.")
+    _, wrong = run(Desk([nasdaq], FakeLLM(["Le titre Nvidia a plongé de 3,5 % en une séance [1]."]), embedder),
+                   "De combien de pour cent le titre Nvidia a-t-il plongé en une séance ?")
+    assert wrong.abstained, "3,5 % is the Nasdaq's fall, not Nvidia's"
+    assert wrong.sentences[0].reason == "the cited passages give it to another: 3,5 % (nasdaq)"
+    _, right = run(Desk([nasdaq], FakeLLM(["Le Nasdaq a chuté de 3,5 % [1]."]), embedder),
+                   "De combien le Nasdaq a-t-il chuté ?")
+    assert not right.abstained and right.sentences[0].supported

@@ -4,7 +4,7 @@ import pytest
 from rag.answer import clean_question
 from rag.cite import claims, missing_claims, split_answer, unanswered
 from rag.errors import QuestionError
-from rag.text import detect_language, sentence_spans
+from rag.text import detect_language, numbers, sentence_spans
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,18 @@ def test_excerpts_keep_the_sentences_that_bear_on_the_question_within_the_budget
     assert kept and (len(kept) == 1 or sum(len(s.text) for s in kept) <= 200)
     prompt = answer_messages(question, "fr", small)[1]["content"]
     assert [f"[{e.n}]" in prompt for e in small] == [bool(e.sentences) for e in small]  # empty ones not shown
+
+
+@pytest.mark.parametrize("sentence, text, foreign", [
+    ("Le titre Nvidia a plongé de 3,5 %.", "une chute de 3,5 % du Nasdaq et une perte pour NVIDIA", ["3,5 % (nasdaq)"]),
+    ("Le Nasdaq a chuté de 3,5 %.", "une chute de 3,5 % du Nasdaq", []),
+    ("Nasdaq fell 3.5%.", "une chute de 3,5 % du Nasdaq", []),
+    ("Nvidia a perdu 465 milliards.", "465 milliards de dollars pour NVIDIA", []),  # "de dollars" is no owner
+    ("Nvidia a perdu 14 %.", "Nvidia a perdu 14 % de sa valeur", []),
+    ("Nvidia a perdu 3,5 %.", "3,5 % du Nasdaq, et Nvidia 3,5 % aussi", []),  # stated without an owner too
+    ("La Chine pèse 20 %.", "20 % de la Chine", []),
+    ("China weighs 20 %.", "20 % de la Chine", []),  # one place, two spellings
+])
+def test_a_figure_given_to_another(sentence, text, foreign):
+    from rag.cite import misattributed
+    assert misattributed(numbers(sentence), sentence, text) == foreign
