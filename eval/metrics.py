@@ -88,6 +88,15 @@ def values_given(item: dict, text: str) -> int:
     return len(seen)
 
 
+def _stated(answer) -> str:
+    """What an answer states: its shown sentences and the figures of its notes, without the notes'
+    source titles (a title such as "Au moment où Donald Trump annonce 500…" states nothing)."""
+    if answer.abstained:
+        return ""
+    said = [s.text for s in answer.sentences if s.supported] or [answer.text or ""]
+    return " ".join(said + [f.text for d in answer.conflicts for f in d.figures])
+
+
 def missing_answers(item: dict, text: str) -> list[str]:
     wanted = item.get("answers_all") if item["kind"] == "conflict" else []
     return [a for a in wanted or [] if not answer_matches(a, text)]
@@ -234,7 +243,7 @@ def item_metrics(item: dict, answer, checker, document_text: Callable[[str], str
     if kind == "conflict":
         m["conflict_all_figures"] = bool(correct)
         m["conflict_flagged"] = bool(answer.conflicts)
-        m["conflict_values"] = values_given(item, text)
+        m["conflict_values"] = values_given(item, _stated(answer))
         m["conflict_surfaced"] = bool(correct) or m["conflict_values"] >= 2
         m["missing_figures"] = missing_answers(item, text)
     if judge is not None:
@@ -309,7 +318,7 @@ def issues(item: dict, m: dict, r: dict, cites: dict) -> list[str]:
     if r["hit"] is False:
         out.append(f"retrieval miss: no passage overlaps the evidence in top {r['k']}")
     if item["kind"] == "conflict" and m["conflict_surfaced"] and not m["conflict_all_figures"]:
-        out.append(f"conflict flagged but figures missing: {', '.join(m['missing_figures'])}")
+        out.append(f"conflict surfaced but figures missing: {', '.join(m['missing_figures'])}")
     for s in cites["sentences"]:
         for c in s["checks"]:
             if not c["supported"]:

@@ -325,7 +325,7 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
                                                   asked, subject, sentence.text, confirm):
                 # the cited span's own figure of that quantity only ("14 %" is no side of a dispute in billions)
                 own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated
-                       if quantity_of(f, span.text, asked) == quantity]
+                       if not is_trivial(f) and quantity_of(f, span.text, asked) == quantity]
                 groups.setdefault(quantity, []).extend(own + rivals)
     out = []
     for quantity, found in groups.items():

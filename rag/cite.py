@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from .prompt import SentenceScorer, usable_spans
-from .text import MARKERS, STOPWORDS, Number, marker_numbers, content_stems, fold, is_trivial, numbers, same_number, sentence_spans
+from .text import (MARKERS, STOPWORDS, Number, content_stems, detect_language, fold, is_trivial, marker_numbers, numbers,
+                   same_number, sentence_spans)
 from .types import Citation, Excerpt, Passage, Sentence, Span
 
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*" + MARKERS.pattern.replace("(", "(?:", 1) + ")+)")
@@ -99,20 +100,29 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
 
 def misattributed(nums: list[Number], sentence: str, text: str, question: str = "") -> list[str]:
     """Figures of `sentence` that `text` gives to someone the sentence (and the question) never names:
-    "le titre Nvidia a plongé de 3,5 %" from "une chute de 3,5 % du Nasdaq" (as "3,5 % (Nasdaq)").
-    A figure the text also states without an owner, or for one the sentence names, is not."""
+    "le titre Nvidia a plongé de 3,5 %" from "une chute de 3,5 % du Nasdaq" (as "3,5 % (nasdaq)").
+    A figure the text also states without an owner, or for one the sentence names, is not. Across
+    languages an owner is only looked for under the names _SAME_PLACE knows ("Chine" / "China"); one
+    it does not know ("des Français" / "French") is left to the judge."""
     said = fold(sentence + " " + question)
+    across = detect_language(sentence) != detect_language(text)
     have = numbers(text)
     out = []
     for n in nums:
         owners = [_owner(h, text) for h in have if same_number(n, h)]
-        if owners and all(o and not _named(o, said) for o in owners):
+        foreign = [o for o in owners if o and not _named(o, said) and not (across and o not in _ALIASES)]
+        if owners and len(foreign) == len(owners):
             out.append(f"{n.text} ({owners[0]})")
     return out
 
 
 def _named(name: str, folded: str) -> bool:
-    return any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(name, {name}))
+    """Is `name` (folded) named in the folded text: as itself, one of its aliases, or word by word
+    with the leeway of the lexical rule ("Nasdaq" in "du Nasdaq Composite")?"""
+    if any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(name, {name})):
+        return True
+    words = set(re.findall(r"\w+", folded))
+    return all(_near(part, words) for part in re.findall(r"\w+", name))
 
 
 def _near(word: str, words: set[str]) -> bool:
@@ -232,7 +242,7 @@ def _quantity(num: Number, text: str) -> str | None:
 
 
 # "une chute de 3,5 % du Nasdaq": the figure is the Nasdaq's, whoever the sentence is about
-_OWNER = re.compile(r"\s+(?:du|des|de\s+la|de\s+l['’]|d['’]|of(?:\s+the)?)\s*([A-ZÀ-Ý][\w-]+)")
+_OWNER = re.compile(r"\s+(?:(?:du|des|de\s+la|of(?:\s+the)?)\s+|(?:de\s+l|d)['’]\s*)([A-ZÀ-Ý][\w-]+)")
 
 
 def _owner(num: Number, text: str) -> str | None:
@@ -333,7 +343,7 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[F
         for num in numbers(span.text):
             key = _quantity(num, span.text)
             owner = _owner(num, span.text)
-            if owner and owner not in fold(question):
+            if owner and not _named(owner, fold(question)):
                 continue  # asked about Nvidia, "3,5 % du Nasdaq" is not a side of the dispute
             if key and not is_trivial(num):
                 groups.setdefault(key, []).append(FigureAt(num, e, span))
@@ -391,6 +401,7 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
                   if names_subject(s.text) or (confirm is not None and i and names_subject(group[i - 1].text))]
     if not candidates:
         return []
+    bare = {k: _quantity(n, span.text) is None for k, n in wanted.items()}  # a count without its noun
     vectors = scorer.vectors([span.text] + [s.text for _, s, _ in candidates])
     similar = vectors[1:] @ vectors[0]
     groups: dict[str, list[FigureAt]] = {}
@@ -401,24 +412,41 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
         theirs = [m for m in numbers(other.text) if not is_trivial(m)]
         for key, figure in wanted.items():
             m = _counterpart([m for m in theirs if m.unit == figure.unit])
-            if m is None or same_number(m, figure) or (about and _owner(m, other.text) not in (None, *about)):
+            if m is None or same_number(m, figure):
                 continue
+            said = claim or span.text
+            owner = _owner(m, other.text)
+            if owner and not _named(owner, fold(said)):
+                continue  # "une chute de 3,5 % du Nasdaq": the Nasdaq's figure, whoever the sentence is about
             theirs_key = _quantity(m, other.text)
-            bare = _quantity(figure, span.text) is None  # a count the question names, without its noun
-            if not (theirs_key == key or (bare and theirs_key and theirs_key.startswith("n:"))):
+            # a bare count ("n'en a besoin que de 2 000") takes the noun the question counts; a count of
+            # another noun may be its rival only if the judge says so
+            other_noun = bare[key] and theirs_key != key and bool(theirs_key) and theirs_key.startswith("n:")
+            if theirs_key != key and not other_noun:
                 continue
-            if score < SAME_CLAIM or not names_subject(other.text):
+            if score < SAME_CLAIM or not names_subject(other.text) or other_noun:
                 if judged.get(key, 0) >= NEAR_RIVALS or confirm is None:
                     continue
-                said = claim or span.text
                 if not names_subject(other.text) and any(fold(n) not in fold(said) for n in claims(other.text, "")[1]):
                     continue  # the subject only before it, and it names another ("Le Nasdaq… a chuté de 3,5 %")
+                rewritten = _with_figure(said, figure, m)
+                if rewritten is None:
+                    continue
                 judged[key] = judged.get(key, 0) + 1
-                stated = next((x.text for x in numbers(said) if same_number(x, figure)), figure.text)
-                if not confirm(said.replace(stated, m.text, 1), f"{before} {other.text}".strip()):
+                if not confirm(rewritten, f"{before} {other.text}".strip()):
                     continue
             groups.setdefault(key, []).append(FigureAt(m, excerpt, other))
     return list(groups.items())
+
+
+def _with_figure(claim: str, figure: Number, rival: Number) -> str | None:
+    """`claim` with `figure` replaced by `rival` where the claim states it ("2 000 puces" -> "10 000
+    puces"); None when the claim does not state it as such."""
+    for x in numbers(claim):
+        if not is_trivial(x) and same_number(x, figure):
+            start = x.end - len(x.text)
+            return claim[:start] + rival.text + claim[x.end:]
+    return None
 
 
 def _counterpart(options: list[Number]) -> Number | None:

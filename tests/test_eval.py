@@ -274,7 +274,13 @@ def test_a_conflict_note_surfaces_the_disagreement_only_with_the_disputed_values
     assert m["conflict_flagged"] and m["conflict_values"] == 1  # "465 billion" = "465 milliards": one value
     assert not m["conflict_surfaced"] and not m["ok"]
     assert "a conflict note without them" in m["reasons"][0]
+    titled = Disagreement("%", [Figure("20 %", "a.txt", "Nvidia perd 589 milliards", 1), Figure("14 %", "b.txt", "B", 2)])
+    answer.conflicts = [titled]
+    answer.text = "Nvidia lost 465 billion [1]. The sources disagree: 20 % (Nvidia perd 589 milliards) [1] ; 14 % (B) [2]."
+    m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
+    assert m["conflict_values"] == 1  # a source's title states nothing
     answer.text = "Nvidia lost 465 billion [1]. The sources disagree: 465 milliards (A) [1] ; 589 milliards (B) [2]."
+    answer.conflicts = [Disagreement("e12", [Figure("465 milliards", "a.txt", "A", 1), Figure("589 milliards", "b.txt", "B", 2)])]
     m = metrics.item_metrics(item, answer, DeterministicChecker(), DOCS.__getitem__)
     assert m["conflict_values"] == 2 and m["conflict_surfaced"] and m["ok"]
 

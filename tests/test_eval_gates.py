@@ -98,7 +98,7 @@ BREAKS = {
     "citations": (_cite_the_next_sentence, "citation_precision"),
     "abstention": (lambda mp: mp.setattr(rag.answer, "_no_answer", lambda raw, sentences, question: False),
                    "unanswerable abstention_accuracy"),
-    "conflict notes": (lambda mp: mp.setattr(rag.answer, "_conflicts", lambda *args: []),
+    "conflict notes": (lambda mp: mp.setattr(rag.answer, "_conflicts", lambda *args, **kw: []),
                        "conflict conflict_surfaced"),
     "language": (lambda mp: mp.setattr(rag.answer, "detect_language", lambda text: "fr"),
                  "english language_match"),

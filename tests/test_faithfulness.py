@@ -81,6 +81,9 @@ def test_a_rival_only_near_the_claim_is_taken_when_the_judge_confirms_it(scorer)
             return says
         return confirm
 
+    from rag.cite import NEAR_CLAIM, SAME_CLAIM
+    vectors = scorer.vectors([cited.text, verifier.spans[2][1].text])
+    assert NEAR_CLAIM <= float(vectors[1] @ vectors[0]) < SAME_CLAIM  # near, not the same claim by the embedding
     assert rivals(None) == set()  # not close enough for the embedding alone, and "l'entreprise" names no one
     assert rivals(judge(False)) == set()
     assert asked_judge == [("DeepSeek a utilisé 10 000 puces pour son modèle.",
@@ -126,3 +129,37 @@ def test_a_year_counts_nothing():
     assert quantity_of(year, "Fondée en 2023 par Liang Wenfeng") is None
     [chips] = numbers("un réseau de 10 000 puces A100")
     assert quantity_of(chips, "un réseau de 10 000 puces A100") == "n:puc"
+
+
+def test_a_figure_owned_by_another_is_no_rival_whoever_the_claim_is_about(scorer):
+    parts = _parts(("a.txt", "Lundi, l'action Nvidia a chuté de 20 % en une séance."),
+                   ("b.txt", "Lundi, l'action Nvidia a entraîné une chute de 3,5 % du Nasdaq en une séance."))
+    verifier = Verifier("De combien l'action Nvidia a-t-elle chuté ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    for subject in ("Nvidia", None):  # claims() finds no subject in "Nvidia a chuté…" (a capital at the start)
+        found = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer, None, subject,
+                              "L'action Nvidia a chuté de 20 %.", lambda *a: True)
+        assert found == [], subject
+
+
+def test_a_count_of_another_noun_disputes_a_bare_count_only_if_the_judge_says_so(scorer):
+    parts = _parts(("a.txt", "DeepSeek n'en a besoin que de 2 000 pour son modèle."),
+                   ("b.txt", "DeepSeek n'en a besoin que de 160 employés pour son modèle."))
+    verifier = Verifier("Combien de puces ?", parts, scorer)
+    cited = verifier.spans[1][0]
+    calls = []
+
+    def found(confirm):
+        return {f.number.text for _, g in rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts,
+                                                         scorer, "n:puc", "DeepSeek", None, confirm) for f in g}
+    assert found(None) == set()  # the same sentence, but 160 employees are no count of chips
+    assert found(lambda claim, text: calls.append(claim) or False) == set()
+    assert calls == ["DeepSeek n'en a besoin que de 160 pour son modèle."]
+
+
+def test_the_claim_is_rewritten_with_the_rival_figure_where_it_states_it():
+    from rag.cite import _with_figure
+    [mine] = numbers("2 000 puces")
+    [theirs] = numbers("10 000 puces")
+    assert _with_figure("En 2 mois, DeepSeek a utilisé 2 000 puces.", mine, theirs) == "En 2 mois, DeepSeek a utilisé 10 000 puces."
+    assert _with_figure("DeepSeek a utilisé 12 000 puces.", mine, theirs) is None

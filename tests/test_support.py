@@ -128,11 +128,13 @@ def test_what_the_lexical_rule_rejects_costs_no_model_call(check):
 
 
 @pytest.mark.llm
-@pytest.mark.xfail(strict=True, reason="known miss: when one span gives figures for two entities, the 1.5B judge "
-                   "accepts the figure given to the other one (P(supported) 0.9); wrong attribution is the class it "
-                   "flags least (57 % on the dev split)")
-def test_known_miss_a_figure_given_to_the_other_entity_of_the_span(check):
-    assert not check.verdict("De combien NVIDIA a-t-elle chuté ?", "NVIDIA a chuté de 3,5 %.", SHOCK).supported
+def test_a_figure_the_span_gives_to_the_other_entity_is_caught_before_the_judge(check):
+    # the 1.5B judge accepts it (P(supported) 0.9; wrong attribution is the class it flags least, 57 % on
+    # the dev split): "3,5 % du Nasdaq" says whose figure it is, and the rule reads that
+    verdict = check.verdict("De combien NVIDIA a-t-elle chuté ?", "NVIDIA a chuté de 3,5 %.", SHOCK)
+    assert not verdict.supported and verdict.probability is None
+    assert verdict.reason == "the cited text gives it to another: 3,5 % (nasdaq)"
+    assert check.verdict("De combien le Nasdaq a-t-il chuté ?", "Le Nasdaq a chuté de 3,5 %.", SHOCK).supported
 
 
 @pytest.mark.llm

@@ -177,6 +177,10 @@ def test_excerpts_keep_the_sentences_that_bear_on_the_question_within_the_budget
     ("Nvidia a perdu 3,5 %.", "3,5 % du Nasdaq, et Nvidia 3,5 % aussi", []),  # stated without an owner too
     ("La Chine pèse 20 %.", "20 % de la Chine", []),
     ("China weighs 20 %.", "20 % de la Chine", []),  # one place, two spellings
+    ("The French are 20 % of it.", "20 % des Français", []),  # across languages, an unknown owner is the judge's
+    ("Nvidia fell by 3.5% on the day.", "une chute de 3,5 % du Nasdaq", []),  # ... even a name: the judge's
+    ("Il pèse 20 % de l'ensemble.", "20 % de l'ensemble", []),  # "de l'ensemble" names no one
+    ("Nvidia pèse 20 %.", "20 % d'Apple", ["20 % (apple)"]),
 ])
 def test_a_figure_given_to_another(sentence, text, foreign):
     from rag.cite import misattributed
