@@ -52,7 +52,7 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "english.min_correctness": 0.60,          # 67% (2/3)
         "english.min_language_match": 0.95,       # 100%: an English question answered in French fails
         "unanswerable.min_abstention_accuracy": 0.75,  # 100% (5/5)
-        "conflict.min_conflict_surfaced": 0.70,   # 75% (3/4)
+        "conflict.min_conflict_surfaced": 0.70,   # 100% (4/4) with two disputed values stated
         "followup.min_correctness": 0.60,         # 67% (2/3)
         "adversarial.min_abstention_accuracy": 0.95,  # 100% (1/1: the emoji-only message)
     },
@@ -72,7 +72,7 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "english.min_correctness": 0.40,          # 50% (6/12) after the cross-lingual bar
         "english.min_language_match": 0.95,       # 100%
         "unanswerable.min_abstention_accuracy": 0.70,  # 76% (26/34)
-        "conflict.min_conflict_surfaced": 0.20,   # 26% (5/19)
+        "conflict.min_conflict_surfaced": 0.30,   # 37% (7/19): two disputed values stated (26% before this round)
         "followup.min_correctness": 0.45,         # 50% (4/8)
         "adversarial.min_abstention_accuracy": 0.90,  # 100% (10/10)
     },
