@@ -330,7 +330,8 @@ class FigureAt:
 
 def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[FigureAt]]]:
     """(quantity, figures): different figures for the same kind of quantity, from different sources,
-    among the sentence of each excerpt that bears most on the question."""
+    among the sentence of each excerpt that bears most on the question; a figure its sentence gives
+    to someone the question does not name ("3,5 % du Nasdaq" when asked about Nvidia) is left out."""
     q_stems = content_stems(question)
     groups: dict[str, list[FigureAt]] = {}
     for e in parts:
