@@ -167,6 +167,7 @@ class Verifier:
         if _ABOUT_THE_EXCERPTS.search(draft.text) and not (nums or names):
             return Sentence(draft.text, [], False, "talks about the excerpts, not about the question")
         passages = {e.n: e.passage for e in self.parts if e.n in self.spans}
+
         def holds(n: int) -> bool:
             return not missing_claims(nums, names, self.texts[n]) and not misattributed(
                 nums, draft.text, self.texts[n], self.question)
@@ -383,8 +384,8 @@ def rival_figures(span: Span, source: str, figures: list[Number], spans: dict[in
     """Figures that other sources give for the claim `span` (from `source`) makes with `figures`: a
     sentence of another passage, about the same thing (SAME_CLAIM) and naming the answer's `subject`
     (ChatGPT's 16 000 chips are not disputed by a count of DeepSeek's), with a different figure of
-    the same kind of quantity. `asked`: the quantity the question counts, for a bare figure (then a
-    count of any noun can be its rival). With `confirm(claim with the rival figure, rival sentence)`
+    the same kind of quantity. `asked`: the quantity the question counts, for a bare figure (a count
+    of another noun can then be its rival, if the judge confirms it). With `confirm(claim with the rival figure, rival sentence)`
     (the judge), a sentence only NEAR_CLAIM close is taken too if it confirms; the subject may then
     be named in the sentence before it ("DeepSeek a su… En exploitant 10 000 puces, l'entreprise…")."""
     wanted = {k: n for n in figures if not is_trivial(n) and (k := quantity_of(n, span.text, asked))}
