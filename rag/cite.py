@@ -88,14 +88,7 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     folded = fold(text)
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
-    for name in names:
-        key = fold(name)
-        if any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(key, {key})):
-            continue
-        if all(_near(part, words) for part in re.findall(r"\w+", key)):
-            continue
-        missing.append(name)
-    return missing
+    return missing + [name for name in names if not _named(fold(name), folded, words)]
 
 
 def misattributed(nums: list[Number], sentence: str, text: str, question: str = "") -> list[str]:
@@ -116,12 +109,13 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     return out
 
 
-def _named(name: str, folded: str) -> bool:
+def _named(name: str, folded: str, words: set[str] | None = None) -> bool:
     """Is `name` (folded) named in the folded text: as itself, one of its aliases, or word by word
-    with the leeway of the lexical rule ("Nasdaq" in "du Nasdaq Composite")?"""
+    with the leeway of the lexical rule ("Nasdaq" in "du Nasdaq Composite")? `words`: the text's
+    words, when the caller has them already."""
     if any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(name, {name})):
         return True
-    words = set(re.findall(r"\w+", folded))
+    words = set(re.findall(r"\w+", folded)) if words is None else words
     return all(_near(part, words) for part in re.findall(r"\w+", name))
 
 

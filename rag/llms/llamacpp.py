@@ -47,6 +47,7 @@ class LlamaCppLLM:
         self._check_ctx = check_ctx
         self._reader = None  # NextTokenReader, made on first use
         self._template = None  # ChatTemplate of the model, likewise
+        self._gate_ids: dict[str, list[int]] = {}  # StartGate text -> the tokens that start it
 
     def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
         with self._lock:
@@ -70,9 +71,12 @@ class LlamaCppLLM:
 
         from .next_token import softmax, start_tokens
 
-        # only tokens that spell a real start of it ("NOT", " Not"): one like "N" would also start "Nvidia"
-        ids = sorted(t for t in start_tokens(self._llama, gate.text)
-                     if len(self._llama.detokenize([t]).decode("utf-8", "replace").strip()) >= min(3, len(gate.text)))
+        ids = self._gate_ids.get(gate.text)
+        if ids is None:  # tokenized once per text, not per answer
+            # only tokens that spell a real start of it ("NOT", " Not"): one like "N" would also start "Nvidia"
+            ids = self._gate_ids[gate.text] = sorted(
+                t for t in start_tokens(self._llama, gate.text)
+                if len(self._llama.detokenize([t]).decode("utf-8", "replace").strip()) >= min(3, len(gate.text)))
         first = True
 
         def processor(_input_ids, logits):
