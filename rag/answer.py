@@ -62,7 +62,7 @@ class Answerer:
         """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
         if not history:
             return question
-        text = "".join(self.llm.stream(condense_messages(question, history), max_tokens=64)).strip()
+        text = self.llm.short_reply(condense_messages(question, history), max_tokens=64).strip()
         text = text.splitlines()[0].strip().strip('"«» ') if text else ""
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         # a small model sometimes answers, or repeats the previous question without what the follow-up
@@ -78,7 +78,7 @@ class Answerer:
         """The question in the corpus's language, for retrieval: the multilingual embedder matches an
         English or German question to French text far less well than a French one (and BM25 not at
         all). The original question still goes to the model, which answers in its language."""
-        text = "".join(self.llm.stream(translate_messages(question), max_tokens=64)).strip()
+        text = self.llm.short_reply(translate_messages(question), max_tokens=64).strip()
         text = text.splitlines()[0].strip().strip('"«» ') if text else ""
         return text if 0 < len(text) <= 3 * len(question) + 50 else question
 

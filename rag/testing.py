@@ -83,6 +83,9 @@ class FakeLLM:
             self.generated_tokens += 1
             yield piece
 
+    def short_reply(self, messages: Messages, max_tokens: int) -> str:
+        return "".join(self.stream(messages, max_tokens))
+
     def count_tokens(self, text: str) -> int:
         return len(tokens(text))
 

@@ -71,6 +71,24 @@ def test_checks_do_not_evict_the_answering_contexts_cache(tiny):
     assert tiny._reader.llama is tiny._llama  # a second context on the same loaded weights, not a second model
 
 
+def test_a_short_reply_is_the_answering_contexts_reply_and_leaves_its_cache(tiny):
+    """A translation or a follow-up rewrite is read in the side context: the next answer still finds its
+    prompt's prefix cached (on the answering context it was evicted, ~0.6 s on every English question)."""
+    translate = [{"role": "system", "content": "Translate into French. Reply with the translation only."},
+                 {"role": "user", "content": "How much did Nvidia lose?"}]
+    expected = "".join(tiny.stream(translate, 24))  # the answering context's own greedy reply
+    "".join(tiny.stream(ask("Is Paris in France?"), 2))
+    held = tiny.held_tokens()
+    assert tiny.short_reply(translate, 24) == expected
+    assert tiny.held_tokens() == held
+
+
+def test_a_short_reply_too_long_for_the_side_context_is_read_in_the_answering_one(tiny):
+    long = ask("Is Paris in France? " * 100)  # ~600 tokens: more than the side context's 512, less than 1024
+    assert not tiny._side().fits(long, 128)
+    assert tiny.short_reply(long, 128) == "".join(tiny.stream(long, 128))
+
+
 def test_options_the_first_token_cannot_tell_apart_are_refused(tiny):
     with pytest.raises(ValueError, match="'yes' and 'Yes' share a token"):
         tiny.next_token_probs(ask("Is Paris in France?"), ["yes", "Yes"])

@@ -1,6 +1,7 @@
 """LLMs: one small interface and the table of backends.
 
-Answering needs streaming and token counting; the meaning-level citation check needs the
+Answering needs streaming and token counting, and short replies that are no part of an answer (a
+follow-up made standalone, a question translated for the search); the meaning-level citation check needs the
 probabilities of the first token of a reply (`next_token_probs`). A backend that cannot give them
 returns None there, and the check falls back to the lexical rule alone; likewise it leaves a
 StartGate alone (the reply starts as the model chose).
@@ -33,6 +34,11 @@ class LLM(Protocol):
 
     def stream(self, messages: Messages, max_tokens: int, gate: StartGate | None = None) -> Iterator[str]:
         """The reply, piece by piece (temperature 0)."""
+        ...
+
+    def short_reply(self, messages: Messages, max_tokens: int) -> str:
+        """A short reply that is no part of an answer, whole (temperature 0). A backend that caches the
+        answers' prompt reads it apart, so that the next answer still finds its prompt's prefix."""
         ...
 
     def count_tokens(self, text: str) -> int:

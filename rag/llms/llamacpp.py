@@ -14,8 +14,9 @@ from . import Messages, StartGate
 # how rag runs llama.cpp (the benchmark probes use the same): flash attention reads the prompt ~5 %
 # faster on CPU at the same decoding speed (measured here)
 LLAMA_OPTIONS = {"n_batch": 512, "flash_attn": True}
-# next_token_probs reads a second, small context on the same loaded model: its KV cache (~60 MB) keeps
-# the checks' prefix while the first context keeps the answers' system prompt
+# next_token_probs and short_reply read a second, small context on the same loaded model: its KV cache
+# (~60 MB) keeps the checks' prefix while the first context keeps the answers' system prompt (a
+# translation read there evicted it: the next answer read its 77 tokens again, ~0.6 s)
 CHECK_CONTEXT = 2048
 
 
@@ -64,6 +65,15 @@ class LlamaCppLLM:
                 if delta:
                     yield delta
 
+    def short_reply(self, messages: Messages, max_tokens: int) -> str:
+        """Read in the side context (next_token.NextTokenReader.reply); one too long for it, in the answering one."""
+        with self._lock:
+            side = self._side()
+            if side.fits(messages, max_tokens):
+                self._adapt_threads()
+                return side.reply(messages, max_tokens)
+        return "".join(self.stream(messages, max_tokens))
+
     def _gated(self, gate: StartGate):
         """A logits processor that reads the first token's probabilities (the logits llama.cpp already
         computed: no extra model call) and takes the gated start away when it is under gate.min_p."""
@@ -99,6 +109,8 @@ class LlamaCppLLM:
         wanted = load.decode_threads(self._threads, self._watch.others_busy())
         if wanted != self.decode_threads:
             self._llama._ctx.set_n_threads(wanted, self._threads)
+            if self._reader is not None:
+                self._reader.set_threads(wanted, self._threads)
             self.decode_threads = wanted
 
     def count_tokens(self, text: str) -> int:
@@ -124,14 +136,20 @@ class LlamaCppLLM:
 
     def next_token_probs(self, messages: Messages, options: list[str]) -> dict[str, float]:
         with self._lock:
-            if self._reader is None:
-                from .next_token import NextTokenReader
+            return self._side().probs(messages, options)
 
-                try:
-                    self._reader = NextTokenReader(self._llama, self._check_ctx)
-                except ValueError as exc:  # llama.cpp could not make the context
-                    raise BackendError(f"{self.id}: no context for next-token probabilities: {exc}") from None
-            return self._reader.probs(messages, options)
+    def _side(self):
+        """The side context (next_token.NextTokenReader), made on first use; the caller holds the lock."""
+        if self._reader is None:
+            from .next_token import NextTokenReader
+
+            try:
+                self._reader = NextTokenReader(self._llama, self._check_ctx)
+                if self.decode_threads != self._threads:  # made while a load is on: decode as the answers do
+                    self._reader.set_threads(self.decode_threads, self._threads)
+            except ValueError as exc:  # llama.cpp could not make the context
+                raise BackendError(f"{self.id}: no side context (next-token probabilities, short replies): {exc}") from None
+        return self._reader
 
 
 def load_packaged(_: str, settings: Settings) -> LlamaCppLLM:

@@ -1,6 +1,9 @@
-"""What a llama.cpp model would answer first, as probabilities, without generating anything.
+"""A second, small llama.cpp context for what is no part of an answer: what the model would answer
+first, as probabilities, without generating anything, and short replies.
 
-    NextTokenReader(llama, n_ctx=2048).probs(messages, ["oui", "non"]) -> {"oui": 0.83, "non": 0.12}
+    reader = NextTokenReader(llama, n_ctx=2048)
+    reader.probs(messages, ["oui", "non"]) -> {"oui": 0.83, "non": 0.12}
+    reader.reply(messages, max_tokens=64) -> "Combien Nvidia a-t-elle perdu ?"   (greedy)
 
 The reader has its own small llama.cpp context on the model `llama` already loaded (the weights are
 not loaded twice), so that what it reads never evicts the answering context's cached prompt, and the
@@ -100,6 +103,27 @@ class NextTokenReader:
             self._ctx.decode(self._batch)
             self.held = tokens[: start + len(chunk)]
         return np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self.llama.n_vocab(),)).copy()
+
+    def reply(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """The reply, greedily (temperature 0, as the answering context is asked), whole: each new token
+        is one decode, its prompt read once (last_logits keeps the prefix)."""
+        from llama_cpp import llama_cpp
+
+        tokens = self.template.tokens(messages)
+        out: list[int] = []
+        vocab = self.llama._model.vocab
+        for _ in range(max_tokens):
+            token = int(np.argmax(self.last_logits(tokens + out)))
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                break
+            out.append(token)
+        return self.llama.detokenize(out).decode("utf-8", "replace")
+
+    def set_threads(self, decode: int, batch: int) -> None:
+        self._ctx.set_n_threads(decode, batch)
+
+    def fits(self, messages: list[dict[str, str]], max_tokens: int) -> bool:
+        return len(self.template.tokens(messages)) + max_tokens <= self.n_ctx
 
     def option_tokens(self, option: str) -> set[int]:
         if option not in self._option_ids:

@@ -47,6 +47,9 @@ class OllamaLLM:
             hint = f"; pull it with `ollama pull {self.model}`" if exc.status_code == 404 else ""
             raise BackendError(f"Ollama at {self.host} refused model {self.model!r}: {exc.error}{hint}") from None
 
+    def short_reply(self, messages: Messages, max_tokens: int) -> str:
+        return "".join(self.stream(messages, max_tokens))
+
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # Ollama has no tokenize endpoint: about 4 characters a token
 

@@ -58,6 +58,9 @@ class OpenAILLM:
         if not finished:  # the connection closed cleanly, but the server never said it was done
             raise BackendError(self._say(f"stopped sending before the answer was finished; {AGAIN}"))
 
+    def short_reply(self, messages: Messages, max_tokens: int) -> str:
+        return "".join(self.stream(messages, max_tokens))
+
     def count_tokens(self, text: str) -> int:
         # The chat API has no tokenizer endpoint (llama.cpp's and vLLM's differ): about 4 characters a token.
         return max(1, len(text) // 4)
