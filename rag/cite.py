@@ -32,7 +32,11 @@ _SAME_PLACE = [
     {"etats-unis", "etats unis", "usa", "us", "u.s.", "united states", "amerique", "america"},
     {"chine", "china", "chinese", "chinois", "chinoise", "chinoises"},
     {"americain", "americains", "americaine", "americaines", "american", "americans"},
-    {"europe"}, {"japon", "japan"}, {"maison-blanche", "maison blanche", "white house"},
+    {"europe", "europeen", "europeens", "europeenne", "europeennes", "european", "europeans"},
+    {"france", "francais", "francaise", "francaises", "french"}, {"allemagne", "allemand", "allemands", "germany", "german", "germans"},
+    {"royaume-uni", "royaume uni", "uk", "britain", "britannique", "britanniques", "british"},
+    {"inde", "india", "indien", "indiens", "indian", "indians"}, {"taiwan", "taiwanais", "taiwanese"},
+    {"japon", "japan"}, {"maison-blanche", "maison blanche", "white house"},
     {"congres", "congress"}, {"pekin", "beijing"}, {"canton", "guangzhou"},
 ]
 _ALIASES = {name: group for group in _SAME_PLACE for name in group}
@@ -95,15 +99,21 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     """Figures of `sentence` that `text` gives to someone the sentence (and the question) never names:
     "le titre Nvidia a plongé de 3,5 %" from "une chute de 3,5 % du Nasdaq" (as "3,5 % (nasdaq)").
     A figure the text also states without an owner, or for one the sentence names, is not. Across
-    languages an owner is only looked for under the names _SAME_PLACE knows ("Chine" / "China"); one
-    it does not know ("des Français" / "French") is left to the judge."""
+    languages an owner _SAME_PLACE does not know ("des Français" / "French") is left to the judge,
+    unless the sentence names someone else whom the text names too."""
     said = fold(sentence + " " + question)
+    # across languages, an owner the sentence does not name may be under its translation ("des Français"
+    # / "French"), unless _SAME_PLACE knows it, or the sentence gives the figure to a name the text
+    # itself names ("Nvidia's share fell 3.5 %" from "une chute de 3,5 % du Nasdaq… pour NVIDIA")
     across = detect_language(sentence) != detect_language(text)
+    opening = re.match(r"\W*([A-ZÀ-Ý][\w-]+)", sentence)  # claims() leaves a lone opening capital out
+    names = claims(sentence, "")[1] + ([opening.group(1)] if opening and fold(opening.group(1)) not in _NOT_NAMES else [])
+    unknown_ok = across and not any(_named(fold(name), fold(text)) for name in names)
     have = numbers(text)
     out = []
     for n in nums:
         owners = [_owner(h, text) for h in have if same_number(n, h)]
-        foreign = [o for o in owners if o and not _named(o, said) and not (across and o not in _ALIASES)]
+        foreign = [o for o in owners if o and not _named(o, said) and not (unknown_ok and o not in _ALIASES)]
         if owners and len(foreign) == len(owners):
             out.append(f"{n.text} ({owners[0]})")
     return out
