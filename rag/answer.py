@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, quantity_of, rival_figures, split_answer,
-                   unanswered)
+                   someone_else, unanswered)
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -139,6 +139,7 @@ class Answerer:
             answer.abstain_p, answer.abstain_refused = gate.p, gate.refused
         if doubted:
             _states_something(sentences, standalone)
+        _figure_of_someone_else(standalone, sentences)
         clock.lap("verify")
         # before the meaning check too: an answer that gives nothing asked for costs no judge call
         # (the check only takes support away, so the verdict after it is the same)
@@ -267,6 +268,16 @@ def _gives_what_is_asked(question: str, sentences: list[Sentence]) -> None:
     for s in supported if missing else []:
         s.supported = False
         s.reason = f"gives no {missing}, which the question asks for"
+
+
+def _figure_of_someone_else(question: str, sentences: list[Sentence]) -> None:
+    """Asked for a figure of Nvidia, a sentence that gives a figure and names only others (DeepSeek's
+    200 engineers for Nvidia's employees) answers about someone else, however true: never the answer."""
+    for s in sentences:
+        others = someone_else(question, s.text) if s.supported else []
+        if others:
+            s.supported = False
+            s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
 
 
 def _unique(sentences: list[Sentence]) -> list[Sentence]:

@@ -25,7 +25,8 @@ _NOT_NAMES = set(fold(w) for w in (
     "Le La Les L Un Une Des Du De Selon Cette Ce Ces Il Elle Ils Elles Et Mais En Dans Pour Sur Avec Au Aux "
     "The A An According This That These It Its In On For With And But However Also Yes No Oui Non "
     "After Before Since During While When Despite Unlike Après Avant Depuis Pendant Malgré Lorsque Quand Alors "
-    "Lundi Monday Mardi Janvier January Février Source Sources NOT_IN_DOCUMENTS"
+    "Lundi Monday Mardi Janvier January Février Source Sources NOT_IN_DOCUMENTS "
+    "Combien Quel Quelle Quels Quelles Qui Que Quoi Comment Pourquoi How What Which Who Why Where"
 ).split())
 # One place, several names (French and English spellings, abbreviations)
 _SAME_PLACE = [
@@ -314,6 +315,22 @@ def unanswered(question: str, sentences: list[str]) -> str | None:
         if not any(claims(s, question)[1] or _QUOTED.search(s) or _opening_name(s, question) for s in sentences):
             return "name"
     return None
+
+
+def someone_else(question: str, sentence: str) -> list[str]:
+    """Asked for a figure of someone the question names, the names a sentence gives its figure to
+    instead: "How many employees does Nvidia have?" answered "With less than 200 engineers, DeepSeek
+    has achieved…" (DeepSeek's figure, true to its passage). Empty when the question asks no figure or
+    names no one, when the sentence states no figure, names no one ("l'entreprise a perdu…") or names
+    one the question names."""
+    if not _ASKS_FIGURE.search(question):
+        return []
+    asked = [fold(n) for n in claims(question, "")[1]]
+    nums, names = claims(sentence, question)
+    folded = fold(sentence)
+    if not asked or not nums or any(_named(n, folded) for n in asked):
+        return []
+    return names
 
 
 def _opening_name(sentence: str, question: str) -> bool:

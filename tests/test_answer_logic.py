@@ -456,3 +456,15 @@ def test_a_figure_the_cited_text_gives_to_another_is_not_supported(embedder):
     _, right = run(Desk([nasdaq], FakeLLM(["Le Nasdaq a chuté de 3,5 % [1]."]), embedder),
                    "De combien le Nasdaq a-t-il chuté ?")
     assert not right.abstained and right.sentences[0].supported
+
+
+def test_a_figure_of_someone_else_is_no_answer(embedder):
+    """Asked for Nvidia's headcount, DeepSeek's 200 engineers is true to its passage and passes the
+    lexical rule, but answers about someone else (unans-29 of the eval, answered so in English)."""
+    team = passage("002_047ef219e2027d42.txt", "Avec moins de 200 ingénieurs", "avec des milliers")
+    reply = "Avec moins de 200 ingénieurs, DeepSeek a atteint les performances d'OpenAI [1]."
+    _, other = run(Desk([team], FakeLLM([reply]), embedder), "Combien d'employés Nvidia compte-t-elle ?")
+    assert other.abstained
+    assert other.sentences[0].reason.startswith("gives a figure of DeepSeek,")
+    _, own = run(Desk([team], FakeLLM([reply]), embedder), "Combien d'ingénieurs compte DeepSeek ?")
+    assert not own.abstained and own.sentences[0].supported

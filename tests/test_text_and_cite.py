@@ -188,3 +188,16 @@ def test_excerpts_keep_the_sentences_that_bear_on_the_question_within_the_budget
 def test_a_figure_given_to_another(sentence, text, foreign):
     from rag.cite import misattributed
     assert misattributed(numbers(sentence), sentence, text) == foreign
+
+
+@pytest.mark.parametrize("question, sentence, others", [
+    ("How many employees does Nvidia have?", "With less than 200 engineers, DeepSeek has achieved it.", ["DeepSeek"]),
+    ("Combien Nvidia a-t-elle perdu ?", "NVIDIA a perdu 465 milliards de dollars.", []),  # "Combien" is no name
+    ("Combien Nvidia a-t-elle perdu ?", "L'action a perdu 17 % lundi.", []),  # names no one
+    ("Combien Nvidia a-t-elle perdu ?", "DeepSeek a été fondée par Liang Wenfeng.", []),  # states no figure
+    ("Qui a fondé DeepSeek ?", "Liang Wenfeng l'a fondée en 2023.", []),  # asks a name, not a figure
+    ("Combien a coûté le modèle ?", "OpenAI a dépensé 100 milliards.", []),  # the question names no one
+])
+def test_a_figure_of_someone_else(question, sentence, others):
+    from rag.cite import someone_else
+    assert someone_else(question, sentence) == others
