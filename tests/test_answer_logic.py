@@ -221,12 +221,24 @@ def test_made_to_answer_a_sentence_that_states_no_figure_or_name_is_dropped(embe
 
 
 def test_made_to_answer_the_model_is_stopped_after_its_first_sentences(embedder):
-    llm = FakeLLM(["NOT_IN_DOCUMENTS " + "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]. " * 30], UNSURE)
+    steps = ["un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix"]
+    reply = " ".join(f"DeepSeek a été fondée en 2023 par Liang Wenfeng, étape {w} [1]." for w in steps)
+    llm = FakeLLM(["NOT_IN_DOCUMENTS " + reply], UNSURE)
     _, answer = run(Desk([FOUNDER], llm, embedder), "Qui a fondé DeepSeek ?")
     from rag.answer import DOUBTED_TOKENS
 
     assert not answer.abstained and DOUBTED_TOKENS <= llm.generated_tokens < DOUBTED_TOKENS + 16
-    assert answer.text == "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]."
+    assert answer.text.startswith("DeepSeek a été fondée en 2023 par Liang Wenfeng, étape un [1].")
+    assert "étape dix" not in answer.text
+
+
+def test_a_model_that_repeats_itself_is_stopped_at_the_first_repeat(embedder):
+    """followup-03 of the eval: the 1.5B model said its answer again and again until max_answer_tokens (17 s)."""
+    said = "DeepSeek a été fondée en 2023 par Liang Wenfeng [1]."
+    llm = FakeLLM([f"{said} Elle est chinoise [1]. " + f"{said} " * 30])
+    _, answer = run(Desk([FOUNDER], llm, embedder), "Qui a fondé DeepSeek ?")
+    assert answer.text.startswith(said) and answer.text.count(said) == 1
+    assert llm.generated_tokens <= 2 * len(tokens(said)) + len(tokens(" Elle est chinoise [1].")) + 1
 
 
 def test_an_answer_that_does_not_give_the_figure_asked_for_is_no_answer(embedder):
