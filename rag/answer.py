@@ -15,12 +15,12 @@ from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, 
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
-from .prompt import (ABSTAIN_TOKEN, SentenceScorer, answer_messages, condense_messages, excerpts, is_instruction,
-                     translate_messages)
+from .prompt import (ABSTAIN_TOKEN, LANGUAGE_NAME, SentenceScorer, answer_messages, condense_messages, excerpts,
+                     is_instruction, translate_messages)
 from .retrieve import fuse
 from .support import SupportCheck
 from .render import ABSTAIN, text as render_text
-from .text import content_stems, detect_language, fold, is_trivial, numbers, same_number
+from .text import clearly_in, content_stems, detect_language, fold, is_trivial, numbers, same_number
 from .types import Answer, Disagreement, Excerpt, Figure, Passage, Sentence, Span
 
 Search = Callable[[str, int | None], list[Passage]]  # (query, k) -> passages, best first
@@ -141,6 +141,7 @@ class Answerer:
         if doubted:
             _states_something(sentences, standalone)
         _figure_of_someone_else(standalone, sentences)
+        _in_the_question_language(language, sentences)
         clock.lap("verify")
         # before the meaning check too: an answer that gives nothing asked for costs no judge call
         # (the check only takes support away, so the verdict after it is the same)
@@ -287,6 +288,16 @@ def _figure_of_someone_else(question: str, sentences: list[Sentence]) -> None:
         if others:
             s.supported = False
             s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
+
+
+def _in_the_question_language(language: str, sentences: list[Sentence]) -> None:
+    """A sentence clearly in another language than the question's is a passage pasted, not an answer
+    (an English question answered "Liang Wenfeng, reconnu pour son expertise…"): never shown as one."""
+    for s in sentences:
+        written = clearly_in(s.text) if s.supported else None
+        if written is not None and written != language:
+            s.supported = False
+            s.reason = f"written in {LANGUAGE_NAME[written]}, not in the question's {LANGUAGE_NAME[language]}"
 
 
 def _unique(sentences: list[Sentence]) -> list[Sentence]:

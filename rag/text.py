@@ -48,7 +48,8 @@ def fold(text: str) -> str:
 _FR = set("le la les des du un une est sont que qui quel quelle quels quelles combien pourquoi comment où "
           "et en dans pour sur avec ce cette ces il elle ils a-t-il a-t-elle selon quoi leur au aux pas ne".split())
 _EN = set("the is are was were what who whom which how why where when of and in to did does do much many "
-          "for with this that these by on it its according from has have".split())
+          "for with this that these by on it its according from has have about write tell give your you "
+          "please can could would should will they their".split())
 # German and Spanish questions are answered in their language (the model handles both)
 _DE = set("der die das den dem des ein eine einen ist sind war wer was wie wann wo warum welche welcher "
           "und oder nicht mit von für auf hat haben wird viel viele laut nach".split())
@@ -57,19 +58,31 @@ _ES = set("el los las del una uno unos es son fue quién quien qué cuál cuánt
 LANGUAGES = ("fr", "en", "de", "es")
 
 
-def detect_language(text: str) -> str:
-    """'fr', 'en', 'de' or 'es' by function words and letters; French when unsure (the default
-    corpus language)."""
+def _language_scores(text: str) -> dict[str, int]:
     lower = text.lower()
     words = re.findall(r"[a-zäöüßàâéèêëîïôùûçñáíóú'-]+", lower)
-    score = {
+    return {
         "fr": sum(w in _FR for w in words) + 2 * bool(re.search(r"[éèêàùç]", lower)),
         "en": sum(w in _EN for w in words),
         "de": sum(w in _DE for w in words) + 2 * bool(re.search(r"[äöüß]", lower)),
         "es": sum(w in _ES for w in words) + 3 * bool(re.search(r"[ñ¿¡]", lower)),  # é is Spanish too
     }
+
+
+def detect_language(text: str) -> str:
+    """'fr', 'en', 'de' or 'es' by function words and letters; French when unsure (the default
+    corpus language)."""
+    score = _language_scores(text)
     best = max(LANGUAGES, key=lambda lang: score[lang])  # ties go to the earlier language: French first
     return best if score[best] > 0 else "fr"
+
+
+def clearly_in(text: str, margin: int = 3) -> str | None:
+    """The language `text` is written in when its clues outnumber every other language's by `margin`
+    (a French sentence pasted into an English answer), else None (short, mixed or name-only text)."""
+    score = _language_scores(text)
+    best = max(LANGUAGES, key=lambda lang: score[lang])
+    return best if all(score[best] - score[lang] >= margin for lang in LANGUAGES if lang != best) else None
 
 
 # ---- words -----------------------------------------------------------------------------------

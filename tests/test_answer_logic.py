@@ -480,3 +480,17 @@ def test_a_figure_of_someone_else_is_no_answer(embedder):
     assert other.sentences[0].reason.startswith("gives a figure of DeepSeek,")
     _, own = run(Desk([team], FakeLLM([reply]), embedder), "Combien d'ingénieurs compte DeepSeek ?")
     assert not own.abstained and own.sentences[0].supported
+
+
+def test_a_passage_pasted_in_another_language_is_no_answer(embedder):
+    """unans-12 of the eval: asked in English, the model pasted the French passage as its answer."""
+    pasted = "DeepSeek a été fondée en 2023 par Liang Wenfeng, qui dirige une équipe de chercheurs [1]."
+    translated = "Qui a fondé DeepSeek ?"  # the search's French wording, asked first
+    _, english = run(Desk([FOUNDER], FakeLLM([translated, pasted]), embedder), "Who founded DeepSeek?")
+    assert english.abstained and english.text == ABSTAIN["en"]
+    assert english.sentences[0].reason == "written in French, not in the question's English"
+    _, french = run(Desk([FOUNDER], FakeLLM([pasted]), embedder), "Qui a fondé DeepSeek ?")
+    assert not french.abstained
+    # a short sentence with few clues (names, figures) is not judged by its language
+    _, short = run(Desk([FOUNDER], FakeLLM([translated, "Liang Wenfeng, en 2023 [1]."]), embedder), "Who founded DeepSeek?")
+    assert not short.abstained

@@ -201,3 +201,18 @@ def test_a_figure_given_to_another(sentence, text, foreign):
 def test_a_figure_of_someone_else(question, sentence, others):
     from rag.cite import someone_else
     assert someone_else(question, sentence) == others
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Liang Wenfeng, reconnu pour son expertise dans l'utilisation d'algorithmes avancés en finance, a mobilisé une équipe", "fr"),
+    ("DeepSeek was founded by Liang Wenfeng in 2023, according to the article.", "en"),
+    ("El blog menciona que ChatGPT utiliza más de 16 000 chips de Nvidia.", None),  # "que" is French too: unsure
+    ("Liang Wenfeng, 2023.", None),
+])
+def test_a_language_is_clear_only_with_enough_clues(text, language):
+    from rag.text import clearly_in
+    assert clearly_in(text) == language
+
+
+def test_a_short_english_request_is_english():
+    assert detect_language("Write a haiku about spring") == "en"  # adv-05: answered "Les documents ne le disent pas."
