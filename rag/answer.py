@@ -358,12 +358,17 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
                 own = [FigureAt(f, excerpt_of[c.passage], span) for f in stated
                        if not is_trivial(f) and quantity_of(f, span.text, asked) == quantity]
                 groups.setdefault(quantity, []).extend(own + rivals)
+    # a sentence the answer cites that states two of the figures gives them to two things ("Là où ChatGPT
+    # utilise plus de 16 000 puces Nvidia, DeepSeek n'en a besoin que de 2 000"), or shows both itself
+    cited = [numbers(by_n[n].text) for s in supported for n in s.citations]
     out = []
     for quantity, found in groups.items():
         distinct: list[FigureAt] = []
         for f in found:
             if not any(same_number(f.number, g.number) for g in distinct):
                 distinct.append(f)
+        if any(sum(any(same_number(f.number, h) for h in have) for f in distinct) >= 2 for have in cited):
+            continue
         if len(distinct) >= 2 and len({f.excerpt.passage.source for f in distinct}) >= 2:
             out.append(Disagreement(quantity, [
                 Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,

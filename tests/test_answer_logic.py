@@ -494,3 +494,18 @@ def test_a_passage_pasted_in_another_language_is_no_answer(embedder):
     # a short sentence with few clues (names, figures) is not judged by its language
     _, short = run(Desk([FOUNDER], FakeLLM([translated, "Liang Wenfeng, en 2023 [1]."]), embedder), "Who founded DeepSeek?")
     assert not short.abstained
+
+
+def test_figures_the_cited_sentence_gives_to_two_things_are_no_dispute(embedder):
+    """adv-11/fact-06 of the eval: ChatGPT's 16 000 chips were "disputed" by another source's 2.000 —
+    DeepSeek's, which the cited sentence itself gives to DeepSeek."""
+    chatgpt = passage("003_02def0853e615d16.txt", "DeepSeek ne fait pas dans la demi-mesure.", "pour son modèle..")
+    deepseek = passage("004_8490f98993d1fadd.txt", "Il fonctionne avec environ 2.000 puces Nvidia",
+                       "pour entraîner des programmes similaires.")
+    question = "Combien de puces Nvidia ChatGPT utilise-t-il ?"
+    parts = [_excerpt(1, chatgpt, "16 000"), _excerpt(2, deepseek, "2.000")]
+    assert [q for q, _ in disagreements(question, parts)] == ["n:puc"]  # the question-level signal sees two counts
+    _, answer = run(Desk([chatgpt, deepseek], FakeLLM(["ChatGPT utilise plus de 16 000 puces Nvidia [1]."]), embedder),
+                    question)
+    assert not answer.abstained and answer.sentences[0].supported
+    assert answer.conflicts == [] and "divergent" not in answer.text
