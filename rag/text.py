@@ -54,7 +54,7 @@ _EN = set("the is are was were what who whom which how why where when of and in 
 _DE = set("der die das den dem des ein eine einen ist sind war wer was wie wann wo warum welche welcher "
           "und oder nicht mit von für auf hat haben wird viel viele laut nach".split())
 _ES = set("el los las del una uno unos es son fue quién quien qué cuál cuánto cuántos cuántas cómo dónde "
-          "por para con sobre según tiene hay y lo".split())
+          "por para con sobre según tiene hay y lo al más muy pero como este esta estos estas también desde hasta".split())
 LANGUAGES = ("fr", "en", "de", "es")
 
 

@@ -216,3 +216,8 @@ def test_a_language_is_clear_only_with_enough_clues(text, language):
 
 def test_a_short_english_request_is_english():
     assert detect_language("Write a haiku about spring") == "en"  # adv-05: answered "Les documents ne le disent pas."
+
+
+def test_a_spanish_answer_with_que_is_spanish():
+    # adv-11: "que" is French too; "el" and "más" tell
+    assert detect_language("El blog menciona que ChatGPT utiliza más de 16 000 chips de Nvidia.") == "es"
