@@ -106,10 +106,11 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     # across languages, an owner the sentence does not name may be under its translation ("des Français"
     # / "French"), unless _SAME_PLACE knows it, or the sentence gives the figure to a name the text
     # itself names ("Nvidia's share fell 3.5 %" from "une chute de 3,5 % du Nasdaq… pour NVIDIA")
-    across = detect_language(sentence) != detect_language(text)
-    opening = re.match(r"\W*([A-ZÀ-Ý][\w-]+)", sentence)  # claims() leaves a lone opening capital out
-    names = claims(sentence, "")[1] + ([opening.group(1)] if opening and fold(opening.group(1)) not in _NOT_NAMES else [])
-    unknown_ok = across and not any(_named(fold(name), fold(text)) for name in names)
+    unknown_ok = False
+    if detect_language(sentence) != detect_language(text):
+        folded = fold(text)
+        names = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
+        unknown_ok = not any(_named(n, folded) for n in names)
     have = numbers(text)
     out = []
     for n in nums:
@@ -333,12 +334,18 @@ def someone_else(question: str, sentence: str) -> list[str]:
     return names
 
 
-def _opening_name(sentence: str, question: str) -> bool:
-    """A sentence that opens with a name ("Huawei a détrôné Apple"): claims() leaves a lone capital at
-    the start out (it cannot tell "Huawei" from "Shares"); a word no stop list knows counts here."""
+def _opening_word(sentence: str) -> str:
+    """The sentence's opening capitalised word (folded) when no stop list knows it, else "": claims()
+    leaves a lone capital at the start out (it cannot tell "Huawei" from "Shares")."""
     m = re.match(r"\W*([A-ZÀ-Ý][\w'’-]+)", sentence)
     word = fold(m.group(1)) if m else ""
-    return bool(word) and word not in _NOT_NAMES and word not in STOPWORDS and word not in fold(question)
+    return word if word and word not in _NOT_NAMES and word not in STOPWORDS else ""
+
+
+def _opening_name(sentence: str, question: str) -> bool:
+    """A sentence that opens with a name the question does not ("Huawei a détrôné Apple")."""
+    word = _opening_word(sentence)
+    return bool(word) and word not in fold(question)
 
 
 @dataclass

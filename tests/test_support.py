@@ -85,7 +85,7 @@ def test_a_short_reply_is_the_answering_contexts_reply_and_leaves_its_cache(tiny
 
 def test_a_short_reply_too_long_for_the_side_context_is_read_in_the_answering_one(tiny):
     long = ask("Is Paris in France? " * 100)  # ~600 tokens: more than the side context's 512, less than 1024
-    assert not tiny._side().fits(long, 128)
+    assert tiny._side().reply(long, 128) is None
     assert tiny.short_reply(long, 128) == "".join(tiny.stream(long, 128))
 
 

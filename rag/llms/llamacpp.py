@@ -68,11 +68,9 @@ class LlamaCppLLM:
     def short_reply(self, messages: Messages, max_tokens: int) -> str:
         """Read in the side context (next_token.NextTokenReader.reply); one too long for it, in the answering one."""
         with self._lock:
-            side = self._side()
-            if side.fits(messages, max_tokens):
-                self._adapt_threads()
-                return side.reply(messages, max_tokens)
-        return "".join(self.stream(messages, max_tokens))
+            self._adapt_threads()
+            text = self._side().reply(messages, max_tokens)
+        return text if text is not None else "".join(self.stream(messages, max_tokens))
 
     def _gated(self, gate: StartGate):
         """A logits processor that reads the first token's probabilities (the logits llama.cpp already

@@ -104,12 +104,15 @@ class NextTokenReader:
             self.held = tokens[: start + len(chunk)]
         return np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self.llama.n_vocab(),)).copy()
 
-    def reply(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    def reply(self, messages: list[dict[str, str]], max_tokens: int) -> str | None:
         """The reply, greedily (temperature 0, as the answering context is asked), whole: each new token
-        is one decode, its prompt read once (last_logits keeps the prefix)."""
+        is one decode, its prompt read once (last_logits keeps the prefix). None when the prompt and
+        max_tokens do not fit this context."""
         from llama_cpp import llama_cpp
 
         tokens = self.template.tokens(messages)
+        if len(tokens) + max_tokens > self.n_ctx:
+            return None
         out: list[int] = []
         vocab = self.llama._model.vocab
         for _ in range(max_tokens):
@@ -121,9 +124,6 @@ class NextTokenReader:
 
     def set_threads(self, decode: int, batch: int) -> None:
         self._ctx.set_n_threads(decode, batch)
-
-    def fits(self, messages: list[dict[str, str]], max_tokens: int) -> bool:
-        return len(self.template.tokens(messages)) + max_tokens <= self.n_ctx
 
     def option_tokens(self, option: str) -> set[int]:
         if option not in self._option_ids:
