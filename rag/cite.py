@@ -20,7 +20,7 @@ from .text import (MARKERS, STOPWORDS, Number, content_stems, detect_language, f
 from .types import Citation, Excerpt, Passage, Sentence, Span
 
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*" + MARKERS.pattern.replace("(", "(?:", 1) + ")+)")
-_NAME = re.compile(r"(?<![\w'’-])([A-ZÀ-Ý][\w'’-]*[A-Za-zà-ÿ](?:\s+[A-ZÀ-Ý][\w'’-]+)*)")
+_NAME = re.compile(r"(?<![\w'’&-])([A-ZÀ-Ý][\w'’&-]*[A-Za-zà-ÿ](?:\s+[A-ZÀ-Ý][\w'’&-]+)*)")  # "S&P 500" too
 _NOT_NAMES = set(fold(w) for w in (
     "Le La Les L Un Une Des Du De Selon Cette Ce Ces Il Elle Ils Elles Et Mais En Dans Pour Sur Avec Au Aux "
     "The A An According This That These It Its In On For With And But However Also Yes No Oui Non "
@@ -93,7 +93,15 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     folded = fold(text)
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
-    return missing + [name for name in names if not _named(fold(name), folded, words)]
+    return missing + [name for name in names if not _named(fold(name), folded, words) and not _surname(name, folded, words)]
+
+
+def _surname(name: str, folded: str, words: set[str]) -> bool:
+    """A name of several words named by all but its first, when that first word is capitalised only
+    at its start: "Larry Ellison" by "Ellison", and "Facing Washington" (a sentence that opens with an
+    ordinary word before a name) by "Washington"; "DeepSeek R1" needs its "DeepSeek"."""
+    first, *rest = name.split()
+    return bool(rest) and not re.search(r".[A-Z0-9]", first) and _named(fold(" ".join(rest)), folded, words)
 
 
 def misattributed(nums: list[Number], sentence: str, text: str, question: str = "") -> list[str]:
@@ -118,6 +126,41 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
         foreign = [o for o in owners if o and not _named(o, said) and not (unknown_ok and o not in _ALIASES)]
         if owners and len(foreign) == len(owners):
             out.append(f"{n.text} ({owners[0]})")
+    flagged = {x.split(" (")[0] for x in out}
+    return out + other_clause([n for n in nums if n.text not in flagged], sentence, text)
+
+
+# "Le Nasdaq a chuté de 3,5 %, tandis que l'indice S&P 500 a baissé de 2 %": one sentence, two owners
+_CONTRAST = re.compile(r"\s*;\s*|,?\s+(?:(?:tandis|alors|pendant|et)\s+qu(?:e\b|['’])|whereas\b|while\b)",
+                       re.IGNORECASE)
+
+
+def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
+    """Figures of `sentence` that `text` states only in a clause about someone else, in a sentence
+    whose other clause names whom `sentence` gives them to: "The S&P 500 fell 3.5 %" from "Le Nasdaq
+    Composite a chuté de 3,5 %, tandis que l'indice S&P 500 a enregistré une baisse de 2 %" (as
+    "3.5% (Nasdaq Composite)"). A clause that names no one, or names whom the sentence names, owns
+    nothing against it."""
+    mine = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
+    if not nums or not mine:
+        return []
+    sentences = [[c for c in _CONTRAST.split(s.text) if c.strip()] for s in sentence_spans(text)]
+    out = []
+    for n in nums:
+        owners: list[str | None] = []  # per clause that states n: its other owner, or None
+        for clauses in sentences:
+            for i, clause in enumerate(clauses):
+                if not any(same_number(n, h) for h in numbers(clause)):
+                    continue
+                folded = fold(clause)
+                theirs = claims(clause, "")[1] + [w for w in (_opening_word(clause),) if w]
+                elsewhere = any(_named(m, fold(c)) for j, c in enumerate(clauses) if j != i for m in mine)
+                if theirs and elsewhere and not any(_named(m, folded) for m in mine):
+                    owners.append(theirs[0])
+                else:
+                    owners.append(None)
+        if owners and all(owners):
+            out.append(f"{n.text} ({owners[0]})")
     return out
 
 
@@ -128,7 +171,8 @@ def _named(name: str, folded: str, words: set[str] | None = None) -> bool:
     if any(re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", folded) for alias in _ALIASES.get(name, {name})):
         return True
     words = set(re.findall(r"\w+", folded)) if words is None else words
-    return all(_near(part, words) for part in re.findall(r"\w+", name))
+    parts = re.findall(r"\w+", name)  # "s&p": letters alone say nothing, the whole name must be there
+    return any(len(p) >= 2 for p in parts) and all(_near(part, words) for part in parts)
 
 
 def _near(word: str, words: set[str]) -> bool:
@@ -339,6 +383,8 @@ def _opening_word(sentence: str) -> str:
     leaves a lone capital at the start out (it cannot tell "Huawei" from "Shares")."""
     m = re.match(r"\W*([A-ZÀ-Ý][\w'’-]+)", sentence)
     word = fold(m.group(1)) if m else ""
+    if re.match(r"(?:[a-z]|qu)'", word):  # "L'indice", "D'après": an article or a preposition, no name
+        return ""
     return word if word and word not in _NOT_NAMES and word not in STOPWORDS else ""
 
 
