@@ -10,8 +10,8 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, quantity_of, rival_figures, split_answer,
-                   someone_else, unanswered)
+from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, disputed, quantity_of, rival_figures,
+                   split_answer, someone_else, unanswered)
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -155,7 +155,19 @@ class Answerer:
         takeover = is_instruction(question)
         if _no_answer(raw, sentences, standalone) or (takeover and not all(s.supported for s in sentences)):
             answer.sentences = sentences  # kept for the record: what the model tried to say
-            yield from _abstain(answer, clock)
+            # the model could not say it, but the sources dispute just the figure asked for: the dispute
+            # is the answer, each figure with its source (the model, given three, gives the Nasdaq's)
+            dispute = None if takeover else disputed(queries[0], parts, (standalone,))
+            if dispute is None:
+                yield from _abstain(answer, clock)
+                return
+            answer.conflicts = [_disagreement(*dispute, verifier)]
+            answer.passages = [e.passage for e in verifier.parts]
+            answer.citations = verifier.citations
+            answer.text = render_text(answer)
+            clock.lap("conflicts")
+            clock.total()
+            yield answer
             return
         answer.sentences = sentences
         answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
@@ -370,12 +382,14 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
         if any(sum(any(same_number(f.number, h) for h in have) for f in distinct) >= 2 for have in cited):
             continue
         if len(distinct) >= 2 and len({f.excerpt.passage.source for f in distinct}) >= 2:
-            out.append(Disagreement(quantity, [
-                Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,
-                       verifier.cite(f.excerpt.n, f.span.text, [f.number]))
-                for f in distinct
-            ]))
+            out.append(_disagreement(quantity, distinct, verifier))
     return out
+
+
+def _disagreement(quantity: str, figures: list[FigureAt], verifier: Verifier) -> Disagreement:
+    """The note: each figure with its source and a citation of the sentence that states it."""
+    return Disagreement(quantity, [Figure(f.number.text, f.excerpt.passage.source, f.excerpt.passage.title,
+                                          verifier.cite(f.excerpt.n, f.span.text, [f.number])) for f in figures])
 
 
 def _abstain(answer: Answer, clock: _Clock) -> Iterator:

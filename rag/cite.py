@@ -435,6 +435,35 @@ def disagreements(question: str, parts: list[Excerpt]) -> list[tuple[str, list[F
     return out
 
 
+# What quantity a question asks for, when its wording says: a percentage, or a count of a noun (counted())
+_ASKS_PERCENT = re.compile(r"pourcentage|pour\s*cent|percentage|per\s*cent|%", re.IGNORECASE)
+
+
+def asked_quantity(question: str) -> str | None:
+    """"%" for "De quel pourcentage…", "n:puc" for "Combien de puces…", else None."""
+    if not _ASKS_FIGURE.search(question):
+        return None
+    return "%" if _ASKS_PERCENT.search(question) else counted(question)
+
+
+def disputed(question: str, parts: list[Excerpt], wordings: tuple[str, ...] = ()) -> tuple[str, list[FigureAt]] | None:
+    """The figures the sources dispute for just what the question asks, when the answer cannot be
+    had from the model: different figures of the quantity the question asks for (asked_quantity),
+    from two sources or more, each in a sentence that names whom the question asks about (its first
+    name: "l'action Nvidia" -> Nvidia; a question about Apple gets none of Nvidia's figures). None
+    when the question's wording does not say what quantity it asks for, or names no one. `wordings`:
+    the question as asked, when `question` is its translation ("By what percentage…" may come out as
+    "Quelle était la perte de pourcentage…")."""
+    quantity = next(filter(None, map(asked_quantity, (question, *wordings))), None)
+    subject = next((n for w in (question, *wordings) for n in claims(w, "")[1]), None)
+    if quantity is None or subject is None:
+        return None
+    for key, figures in disagreements(question, parts):
+        if key == quantity and all(_named(fold(subject), fold(f.span.text)) for f in figures):
+            return key, figures
+    return None
+
+
 # Two sentences from different sources that make the same claim with a different figure are this close
 # (multilingual-e5 cosine): "Nvidia a perdu 465 milliards" / "589 milliards de capitalisation effacés"
 # scored 0.905, "l'action a chuté de 20 %" / "de 14 %" 0.913, while a figure of another thing in a

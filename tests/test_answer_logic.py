@@ -509,3 +509,42 @@ def test_figures_the_cited_sentence_gives_to_two_things_are_no_dispute(embedder)
                     question)
     assert not answer.abstained and answer.sentences[0].supported
     assert answer.conflicts == [] and "divergent" not in answer.text
+
+
+DROP_17 = passage("001_fc667d8f996fa38d.txt", "raison de sa technologie révolutionnaire",
+                  "effaçant 600 milliards de dollars de capitalisation boursière.")
+DROP_14 = passage("002_047ef219e2027d42.txt", "NVIDIA, symbole des ambitions technologiques",
+                  "équivalant à 465 milliards de dollars en capitalisation boursière.")
+NASDAQ_35 = passage("002_047ef219e2027d42.txt", "La start-up chinoise DeepSeek, dirigée par Liang Wenfeng", "pour NVIDIA.")
+
+
+def test_when_the_model_cannot_say_the_disputed_figure_the_dispute_is_the_answer(embedder):
+    """conflict-02/-10/-19 of the eval: asked Nvidia's drop in per cent, the model gives the Nasdaq's
+    3,5 % (refused: another's figure) while three sources give 17, 14 and 20 %: the answer states
+    each with its own citation instead of "the documents don't say"."""
+    sources = [NASDAQ_35, DROP_17, DROP_14, NVIDIA_465]
+    reply = "L'action Nvidia a chuté de 3,5 % [1]."
+    _, answer = run(Desk(sources, FakeLLM([reply]), embedder), "De quel pourcentage l'action Nvidia a-t-elle chuté ?")
+    assert not answer.abstained and not answer.sentences[0].supported, "the model's sentence stays refused"
+    [dispute] = answer.conflicts
+    by_n = {c.n: c for c in answer.citations}
+    cited = {f.text: by_n[f.citation].text for f in dispute.figures}
+    assert {"17 %", "14 %"} <= set(cited) <= {"17 %", "14 %", "20%"}  # 20% if its sentence bears most on the question
+    assert all(figure in text and "Nvidia" in text.replace("NVIDIA", "Nvidia") for figure, text in cited.items())
+    assert answer.text.startswith(DISAGREE["fr"]) and "3,5" not in answer.text
+    assert_exact(answer)
+    # in English (the search's French wording first), the note is in English
+    translated = "Quelle était la perte en pourcentage de l'action Nvidia ?"
+    _, english = run(Desk(sources, FakeLLM([translated, "Nvidia's share fell by 3.5% [1]."]), embedder),
+                     "By what percentage did Nvidia's share fall?")
+    assert not english.abstained and english.text.startswith(DISAGREE["en"]) and len(english.conflicts) == 1
+
+
+def test_no_dispute_stands_for_an_answer_about_someone_the_figures_do_not_name(embedder):
+    sources = [NASDAQ_35, DROP_17, DROP_14, NVIDIA_465]
+    reply = "L'action Apple a chuté de 3,5 % [1]."
+    _, apple = run(Desk(sources, FakeLLM([reply]), embedder), "De quel pourcentage l'action Apple a-t-elle chuté ?")
+    assert apple.abstained and apple.conflicts == []
+    # nor for a question whose wording does not say the quantity it asks for
+    _, vague = run(Desk(sources, FakeLLM(["NOT_IN_DOCUMENTS"]), embedder), "Que s'est-il passé pour l'action Nvidia ?")
+    assert vague.abstained
