@@ -89,11 +89,17 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
 
 
 def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]:
-    have = numbers(text)
+    have = _figures(text)
     folded = fold(text)
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
     return missing + [name for name in names if not _named(fold(name), folded, words) and not _surname(name, folded, words)]
+
+
+def _figures(text: str) -> list[Number]:
+    """The figures a text states that can back a claim: an answer's "2,000" (read also the French way,
+    2.0) is not stated by a list marker "2." (the small bare integers claims() never checks either)."""
+    return [h for h in numbers(text) if not is_trivial(h)]
 
 
 def _surname(name: str, folded: str, words: set[str]) -> bool:
@@ -119,7 +125,7 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
         folded = fold(text)
         names = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
         unknown_ok = not any(_named(n, folded) for n in names)
-    have = numbers(text)
+    have = _figures(text)
     out = []
     for n in nums:
         owners = [_owner(h, text) for h in have if same_number(n, h)]
@@ -254,7 +260,7 @@ class Verifier:
         dense = self.scorer.vectors([s.text for s in spans]) @ self._sentence_vectors[sentence]
         best, best_score = spans[0], -1.0
         for span, d in zip(spans, dense):
-            found = sum(any(same_number(x, h) for h in numbers(span.text)) for x in nums)
+            found = sum(any(same_number(x, h) for h in _figures(span.text)) for x in nums)
             score = float(d) + 0.3 * found + 0.02 * len(stems & content_stems(span.text))
             if score > best_score:
                 best, best_score = span, score

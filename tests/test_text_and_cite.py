@@ -60,6 +60,13 @@ def test_a_name_of_several_words_is_named_by_all_but_its_first():
     assert missing_claims([], ["DeepSeek R1"], "le modèle R1 de Mistral") == ["DeepSeek R1"]
 
 
+def test_a_list_marker_backs_no_figure():
+    # "2,000" is also read the French way (2.0): a numbered list's "2." must not back it
+    nums = numbers("DeepSeek used 2,000 Nvidia chips.")
+    assert missing_claims(nums, [], "2.") == ["2,000"]
+    assert missing_claims(nums, [], "DeepSeek n'en a besoin que de 2 000 pour son modèle") == []
+
+
 def test_a_name_with_an_ampersand_is_checked_whole():
     # "S&P": its letters alone are in any text; the name must be there as itself
     assert claims("The S&P 500 fell 2%.", "")[1] == ["S&P"]
