@@ -145,8 +145,9 @@ def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
     """Figures of `sentence` that `text` states only in a clause about someone else, in a sentence
     whose other clause names whom `sentence` gives them to: "The S&P 500 fell 3.5 %" from "Le Nasdaq
     Composite a chuté de 3,5 %, tandis que l'indice S&P 500 a enregistré une baisse de 2 %" (as
-    "3.5% (Nasdaq Composite)"). A clause that names no one, or names whom the sentence names, owns
-    nothing against it."""
+    "3.5% (Nasdaq Composite)"). The clause is read up to the figure: "et que Meta prévoit 65 milliards
+    …, Sam Altman (CEO d'OpenAI) a estimé…" gives the 65 milliards to Meta, not to OpenAI. A clause
+    that names no one before its figure, or names whom the sentence names, owns nothing against it."""
     mine = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
     if not nums or not mine:
         return []
@@ -156,10 +157,12 @@ def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
         owners: list[str | None] = []  # per clause that states n: its other owner, or None
         for clauses in sentences:
             for i, clause in enumerate(clauses):
-                if not any(same_number(n, h) for h in numbers(clause)):
+                at = next((h for h in numbers(clause) if same_number(n, h)), None)
+                if at is None:
                     continue
-                folded = fold(clause)
-                theirs = claims(clause, "")[1] + [w for w in (_opening_word(clause),) if w]
+                before = clause[: at.end - len(at.text)]
+                folded = fold(before)
+                theirs = claims(before, "")[1] + [w for w in (_opening_word(before),) if w]
                 elsewhere = any(_named(m, fold(c)) for j, c in enumerate(clauses) if j != i for m in mine)
                 if theirs and elsewhere and not any(_named(m, folded) for m in mine):
                     owners.append(theirs[0])

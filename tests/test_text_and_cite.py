@@ -215,6 +215,9 @@ def test_a_figure_given_to_another(sentence, text, foreign):
     assert misattributed(numbers(sentence), sentence, text) == foreign
 
 
+META_65 = ("Pendant qu’OpenAI mise sur un branding froid et austère, et que Meta prévoit 65 milliards de dollars cette "
+           "année pour l’IA, Sam Altman (CEO d’OpenAI) a estimé l’an dernier que l’industrie de l’IA aurait besoin de "
+           "milliers de milliards de dollars d’investissement.")
 TWO_INDICES = ("Le Nasdaq Composite, fortement dominé par le secteur technologique, a chuté de 3,5 % dès l’ouverture "
                "de Wall Street, tandis que l’indice S&P 500 a enregistré une baisse de 2 %.")
 
@@ -234,6 +237,9 @@ TWO_INDICES = ("Le Nasdaq Composite, fortement dominé par le secteur technologi
     ("DeepSeek a levé 10 millions.", "Pendant que DeepSeek lève 10 millions; OpenAI dépense 100 milliards.", []),
     ("OpenAI a levé 10 millions.", "Pendant que DeepSeek lève 10 millions; OpenAI dépense 100 milliards.",
      ["10 millions (DeepSeek)"]),
+    # the clause is read up to the figure: Sam Altman (CEO d'OpenAI) comes after Meta's 65 milliards
+    ("OpenAI prévoit 65 milliards de dollars cette année pour l'IA.", META_65, ["65 milliards (Meta)"]),
+    ("Meta prévoit 65 milliards de dollars cette année.", META_65, []),
 ])
 def test_a_figure_from_a_clause_about_someone_else(sentence, text, foreign):
     from rag.cite import misattributed
