@@ -122,6 +122,19 @@ def test_abstention_and_conflicts_are_marked():
     assert "Nvidia &lt;x&gt;" in panel and 'href="#src-4-2"' in panel
     assert 'class="conflict-note"' in render.answer_message(conflicting, 4)
 
+    # the model's sentence refused, the sources' dispute is the answer: the note shows, the sentence is
+    # listed with why, nothing says "no answer"
+    dispute_only = _answer(
+        text="Les sources divergent : 14 % (Nvidia <x>) [1] ; 20 % (DeepSeek) [2].",
+        citations=[_citation(), _citation(2, doc2, "20 %", source="002.txt", title="Autre")],
+        sentences=[Sentence("L'action Nvidia a chuté de 3,5 %.", [], False, "the cited passages give it to another")],
+        conflicts=[note],
+    )
+    message = render.answer_message(dispute_only, 5)
+    assert 'class="conflict-note"' in message and "3,5" not in message and "Pas de réponse" not in message
+    panel = render.sources_panel(dispute_only, 5, lambda s: doc2 if s == "002.txt" else DOC)
+    assert "Phrases écartées" in panel and "3,5 %" in panel and 'class="box abstain"' not in panel
+
 
 def test_earlier_sources_are_kept_folded_below_the_latest():
     html = render.sources_history(["<p>un</p>", "<p>deux</p>"])
