@@ -81,6 +81,21 @@ def test_disagreeing_sources_are_surfaced_with_each_source_cited(bot):
     assert_citations_are_exact(bot, answer)
 
 
+def test_the_disputed_share_drop_is_answered_with_each_source_figure(bot):
+    """The sources give Nvidia's drop as 17, 14 and 20 %; the model, given them, says the Nasdaq's
+    3,5 % (refused: another's figure). The answer is the dispute, never "the documents don't say"
+    nor the Nasdaq's figure (conflict-02 of the eval)."""
+    answer = bot.ask("De quel pourcentage l'action Nvidia a-t-elle chuté lors de la séance du krach DeepSeek ?")
+    assert not answer.abstained, [(s.text, s.reason) for s in answer.sentences]
+    stated = {f.text.replace(" ", "") for d in answer.conflicts for f in d.figures}
+    assert len(stated & {"17%", "14%", "20%"}) >= 2 and "3,5%" not in stated, answer.text
+    assert "3,5" not in answer.text
+    by_n = {c.n: c for c in answer.citations}
+    for f in (f for d in answer.conflicts for f in d.figures):
+        assert f.text in by_n[f.citation].text and "nvidia" in fold(by_n[f.citation].text)
+    assert_citations_are_exact(bot, answer)
+
+
 def test_the_gate_reads_the_first_token_and_can_take_the_abstention_away(bot):
     """The first token's probabilities come with the generation itself (llama.cpp's logits): a sure
     NOT_IN_DOCUMENTS passes the gate, one the gate refuses gives way to the model's next choice."""
