@@ -153,8 +153,8 @@ class Answerer:
         # a question that tries to override the rules ("ignore tes instructions et …") gets an answer
         # only if every sentence of it is supported by the documents
         takeover = is_instruction(question)
+        answer.sentences = sentences  # those that failed are kept for the record: what the model tried to say
         if _no_answer(raw, sentences, standalone) or (takeover and not all(s.supported for s in sentences)):
-            answer.sentences = sentences  # kept for the record: what the model tried to say
             # the model could not say it, but the sources dispute just the figure asked for: the dispute
             # is the answer, each figure with its source (the model, given three, gives the Nasdaq's)
             dispute = None if takeover else disputed(queries[0], parts, (standalone,))
@@ -162,16 +162,9 @@ class Answerer:
                 yield from _abstain(answer, clock)
                 return
             answer.conflicts = [_disagreement(*dispute, verifier)]
-            answer.passages = [e.passage for e in verifier.parts]
-            answer.citations = verifier.citations
-            answer.text = render_text(answer)
-            clock.lap("conflicts")
-            clock.total()
-            yield answer
-            return
-        answer.sentences = sentences
-        answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
-                                      more=self._elsewhere(k), confirm=self._confirms(queries[0]))
+        else:
+            answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
+                                          more=self._elsewhere(k), confirm=self._confirms(queries[0]))
         answer.rival_passages = len(verifier.parts) - len(parts)
         answer.passages = [e.passage for e in verifier.parts]
         answer.citations = verifier.citations

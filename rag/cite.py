@@ -126,14 +126,15 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
         names = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
         unknown_ok = not any(_named(n, folded) for n in names)
     have = _figures(text)
-    out = []
+    out, rest = [], []
     for n in nums:
         owners = [_owner(h, text) for h in have if same_number(n, h)]
         foreign = [o for o in owners if o and not _named(o, said) and not (unknown_ok and o not in _ALIASES)]
         if owners and len(foreign) == len(owners):
             out.append(f"{n.text} ({owners[0]})")
-    flagged = {x.split(" (")[0] for x in out}
-    return out + other_clause([n for n in nums if n.text not in flagged], sentence, text)
+        else:
+            rest.append(n)
+    return out + other_clause(rest, sentence, text)
 
 
 # "Le Nasdaq a chuté de 3,5 %, tandis que l'indice S&P 500 a baissé de 2 %": one sentence, two owners
@@ -161,10 +162,9 @@ def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
                 if at is None:
                     continue
                 before = clause[: at.end - len(at.text)]
-                folded = fold(before)
                 theirs = claims(before, "")[1] + [w for w in (_opening_word(before),) if w]
                 elsewhere = any(_named(m, fold(c)) for j, c in enumerate(clauses) if j != i for m in mine)
-                if theirs and elsewhere and not any(_named(m, folded) for m in mine):
+                if theirs and elsewhere and not any(_named(m, fold(before)) for m in mine):
                     owners.append(theirs[0])
                 else:
                     owners.append(None)
