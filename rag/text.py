@@ -107,13 +107,14 @@ def content_stems(text: str) -> set[str]:
 # ---- numbers ---------------------------------------------------------------------------------
 _SCALE = {
     "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "md": 1e9, "mds": 1e9, "bn": 1e9,
+    "millard": 1e9, "millards": 1e9,  # a document's typo ("30 millards de USD") still states billions
     "trillion": 1e12, "trillions": 1e12,
-    "million": 1e6, "millions": 1e6, "m": 1e6, "mn": 1e6,
+    "million": 1e6, "millions": 1e6, "m": 1e6, "mn": 1e6, "milion": 1e6, "milions": 1e6,
     "mille": 1e3, "thousand": 1e3, "k": 1e3,
 }
 _NUMBER = re.compile(
     r"(?<![\w.,])(\d{1,3}(?:[ \u00a0\u202f.,]\d{3})+|\d+(?:[.,]\d+)?)(?![\d])"
-    r"(?:\s*(%|(?:pour ?cent|percent|milliards?|billions?|trillions?|millions?|mille|thousand|mds?|bn|mn)\b))?",
+    r"(?:\s*(%|(?:pour ?cent|percent|milliards?|millards?|billions?|trillions?|millions?|milions?|mille|thousand|mds?|bn|mn)\b))?",
     re.IGNORECASE,
 )
 

@@ -60,6 +60,12 @@ def test_a_name_of_several_words_is_named_by_all_but_its_first():
     assert missing_claims([], ["DeepSeek R1"], "le modèle R1 de Mistral") == ["DeepSeek R1"]
 
 
+def test_a_misspelt_scale_word_still_states_its_scale():
+    # the corpus says "produit 30 millards de USD": a true "30 milliards" sentence was flagged
+    assert missing_claims(numbers("TikTok produit 30 milliards de dollars."), [], "produit 30 millards de USD") == []
+    assert missing_claims(numbers("TikTok produit 30 millions de dollars."), [], "produit 30 millards de USD") == ["30 millions"]
+
+
 def test_a_list_marker_backs_no_figure():
     # "2,000" is also read the French way (2.0): a numbered list's "2." must not back it
     nums = numbers("DeepSeek used 2,000 Nvidia chips.")
