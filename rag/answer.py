@@ -295,14 +295,25 @@ def _figure_of_someone_else(question: str, sentences: list[Sentence]) -> None:
             s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
 
 
+_QUOTED_PASSAGE = re.compile(r"[«“\"]\s*([^«»“”\"]{12,})")
+
+
 def _in_the_question_language(language: str, sentences: list[Sentence]) -> None:
     """A sentence clearly in another language than the question's is a passage pasted, not an answer
-    (an English question answered "Liang Wenfeng, reconnu pour son expertise…"): never shown as one."""
+    (an English question answered "Liang Wenfeng, reconnu pour son expertise…"): never shown as one;
+    nor one that quotes the passage in it ('…which states "TikTok fait vivre 8 millions de PMEs aux
+    USA…'). A short quotation (« moment Spoutnik ») is not clearly in any language."""
     for s in sentences:
-        written = clearly_in(s.text) if s.supported else None
+        if not s.supported:
+            continue
+        written = clearly_in(s.text)
+        quoted = [w for m in _QUOTED_PASSAGE.finditer(s.text) if (w := clearly_in(m.group(1))) not in (None, language)]
         if written is not None and written != language:
             s.supported = False
             s.reason = f"written in {LANGUAGE_NAME[written]}, not in the question's {LANGUAGE_NAME[language]}"
+        elif quoted:
+            s.supported = False
+            s.reason = f"quotes the passage in {LANGUAGE_NAME[quoted[0]]}, not in the question's {LANGUAGE_NAME[language]}"
 
 
 def _unique(sentences: list[Sentence]) -> list[Sentence]:

@@ -491,6 +491,13 @@ def test_a_passage_pasted_in_another_language_is_no_answer(embedder):
     assert english.sentences[0].reason == "written in French, not in the question's English"
     _, french = run(Desk([FOUNDER], FakeLLM([pasted]), embedder), "Qui a fondé DeepSeek ?")
     assert not french.abstained
+    # nor is an English sentence that quotes the French passage (en-02 of the eval); a short quotation is fine
+    quoting = 'DeepSeek was founded in 2023, as the text says: "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite [1]".'
+    _, quoted = run(Desk([FOUNDER], FakeLLM([translated, quoting]), embedder), "Who founded DeepSeek?")
+    assert quoted.abstained and quoted.sentences[0].reason == "quotes the passage in French, not in the question's English"
+    short = 'Liang Wenfeng founded DeepSeek in 2023, with an « approche atypique » [1].'
+    _, fine = run(Desk([FOUNDER], FakeLLM([translated, short]), embedder), "Who founded DeepSeek?")
+    assert not fine.abstained, fine.sentences
     # a short sentence with few clues (names, figures) is not judged by its language
     _, short = run(Desk([FOUNDER], FakeLLM([translated, "Liang Wenfeng, en 2023 [1]."]), embedder), "Who founded DeepSeek?")
     assert not short.abstained
