@@ -161,6 +161,13 @@ class Answerer:
             if dispute is None:
                 yield from _abstain(answer, clock)
                 return
+            # a source that states a third figure is often not among the passages shown: each disputed
+            # sentence is searched for on its own, as a claim is for a note (_elsewhere)
+            for figure in dispute[1]:
+                verifier.widen(self._elsewhere(k)(figure.span.text), lambda spans: self.scorer.score(queries[0], spans))
+            wider = disputed(queries[0], verifier.parts, (standalone,))
+            if wider is not None and wider[0] == dispute[0] and len(wider[1]) > len(dispute[1]):
+                dispute = wider
             answer.conflicts = [_disagreement(*dispute, verifier)]
         else:
             answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,

@@ -204,15 +204,16 @@ class Verifier:
         self.removed = 0
         self._sentence_vectors: dict[str, np.ndarray] = {}  # a sentence is compared with several spans
 
-    def widen(self, passages: list[Passage]) -> None:
+    def widen(self, passages: list[Passage], score: Callable[[list[Span]], list[float]] | None = None) -> None:
         """More passages to look for other sources' figures in (never to support a sentence: the
-        check is over). Each becomes an excerpt numbered after the shown ones, so it can be cited."""
+        check is over). Each becomes an excerpt numbered after the shown ones, so it can be cited;
+        `score`: how much each of its sentences bears on the question (else all alike)."""
         known = {(e.passage.source, e.passage.start) for e in self.parts}
         for p in passages:
             if (p.source, p.start) in known or not (spans := usable_spans(p)):
                 continue
             known.add((p.source, p.start))
-            self.parts.append(Excerpt(len(self.parts) + 1, p, spans, [0.0] * len(spans)))
+            self.parts.append(Excerpt(len(self.parts) + 1, p, spans, score(spans) if score else [0.0] * len(spans)))
             self.spans[len(self.parts)] = spans
             self.texts[len(self.parts)] = " ".join(x.text for x in spans)
 

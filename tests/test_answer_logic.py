@@ -555,3 +555,23 @@ def test_no_dispute_stands_for_an_answer_about_someone_the_figures_do_not_name(e
     # nor for a question whose wording does not say the quantity it asks for
     _, vague = run(Desk(sources, FakeLLM(["NOT_IN_DOCUMENTS"]), embedder), "Que s'est-il passé pour l'action Nvidia ?")
     assert vague.abstained
+
+
+def test_a_disputed_answer_looks_for_the_figures_of_sources_not_shown(embedder):
+    """The passages shown give two of the three figures; each disputed sentence is searched for on its
+    own, and the third source's 17 % joins the answer (conflict-10 and -19 of the eval)."""
+    class Wider(Desk):
+        def _search(self, query: str, k: int | None) -> list[Passage]:
+            self.queries.append(query)
+            return self.passages if len(self.queries) == 1 else [DROP_17, *self.passages]
+
+    text = (CORPUS / "000_90506d8447ac0e43.txt").read_text(encoding="utf-8")
+    start = text.index("Nvidia Corp. a enregistré", text.index("Nvidia Corp. a enregistré") + 1)  # the one with -20%
+    end = text.index("juste -20% en une séance !", start) + len("juste -20% en une séance !")
+    drop_20 = Passage("000_90506d8447ac0e43.txt", "000", start, end, text[start:end], 0.5, f"000:{start}")
+    desk = Wider([NASDAQ_35, DROP_14, drop_20], FakeLLM(["L'action Nvidia a chuté de 3,5 % [1]."]), embedder)
+    _, answer = run(desk, "De quel pourcentage l'action Nvidia a-t-elle chuté ?")
+    [dispute] = answer.conflicts
+    assert {f.text for f in dispute.figures} == {"14 %", "20%", "17 %"}
+    assert answer.rival_passages >= 1 and answer.passages[-1].source == DROP_17.source
+    assert_exact(answer)
