@@ -72,7 +72,7 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "english.min_correctness": 0.40,          # 50% (6/12) after the cross-lingual bar
         "english.min_language_match": 0.95,       # 100%
         "unanswerable.min_abstention_accuracy": 0.70,  # 76% (26/34)
-        "conflict.min_conflict_surfaced": 0.30,   # 37% (7/19): two disputed values stated (26% before this round)
+        "conflict.min_conflict_surfaced": 0.40,   # 47% (9/19): two disputed values stated, the dispute as the answer (32% before)
         "followup.min_correctness": 0.45,         # 50% (4/8)
         "adversarial.min_abstention_accuracy": 0.90,  # 100% (10/10)
     },
