@@ -155,20 +155,11 @@ class Answerer:
         takeover = is_instruction(question)
         answer.sentences = sentences  # those that failed are kept for the record: what the model tried to say
         if _no_answer(raw, sentences, standalone) or (takeover and not all(s.supported for s in sentences)):
-            # the model could not say it, but the sources dispute just the figure asked for: the dispute
-            # is the answer, each figure with its source (the model, given three, gives the Nasdaq's)
-            dispute = None if takeover else disputed(queries[0], parts, (standalone,))
+            dispute = None if takeover else self._dispute(queries[0], standalone, parts, verifier, k)
             if dispute is None:
                 yield from _abstain(answer, clock)
                 return
-            # a source that states a third figure is often not among the passages shown: each disputed
-            # sentence is searched for on its own, as a claim is for a note (_elsewhere)
-            for figure in dispute[1]:
-                verifier.widen(self._elsewhere(k)(figure.span.text), lambda spans: self.scorer.score(queries[0], spans))
-            wider = disputed(queries[0], verifier.parts, (standalone,))
-            if wider is not None and wider[0] == dispute[0] and len(wider[1]) > len(dispute[1]):
-                dispute = wider
-            answer.conflicts = [_disagreement(*dispute, verifier)]
+            answer.conflicts = [dispute]
         else:
             answer.conflicts = _conflicts(sentences, verifier, queries[0], parts, self.scorer,
                                           more=self._elsewhere(k), confirm=self._confirms(queries[0]))
@@ -192,6 +183,23 @@ class Answerer:
             verdict = self.check.verdict(question, s.text, " … ".join(spans[n] for n in s.citations), strict=strict)
             if not verdict.supported:
                 s.supported, s.reason = False, verdict.reason
+
+    def _dispute(self, question: str, asked: str, parts: list[Excerpt], verifier: Verifier,
+                 k: int | None) -> Disagreement | None:
+        """When nothing the model said holds: the sources' dispute over just the figure asked for, each
+        figure cited, as the answer (the model, given 17, 14 and 20 %, gives the Nasdaq's 3,5 %).
+        `asked`: the question as asked, when `question` is the search's French wording. A source not
+        shown that states another figure of it joins: each disputed sentence is searched for on its
+        own, as a claim is for a note (_elsewhere)."""
+        dispute = disputed(question, parts, (asked,))
+        if dispute is None:
+            return None
+        for figure in dispute[1]:
+            verifier.widen(self._elsewhere(k)(figure.span.text), lambda spans: self.scorer.score(question, spans))
+        wider = disputed(question, verifier.parts, (asked,))
+        if wider is not None and wider[0] == dispute[0] and len(wider[1]) > len(dispute[1]):
+            dispute = wider
+        return _disagreement(*dispute, verifier)
 
     def _elsewhere(self, k: int | None) -> Callable[[str], list[Passage]]:
         """A search for a claim that returns the best passage of each source among three times k: the
