@@ -123,8 +123,7 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     unknown_ok = False
     if detect_language(sentence) != detect_language(text):
         folded = fold(text)
-        names = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
-        unknown_ok = not any(_named(n, folded) for n in names)
+        unknown_ok = not any(_named(fold(n), folded) for n in _names(sentence))
     have = _figures(text)
     out, rest = [], []
     for n in nums:
@@ -149,21 +148,22 @@ def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
     "3.5% (Nasdaq Composite)"). The clause is read up to the figure: "et que Meta prévoit 65 milliards
     …, Sam Altman (CEO d'OpenAI) a estimé…" gives the 65 milliards to Meta, not to OpenAI. A clause
     that names no one before its figure, or names whom the sentence names, owns nothing against it."""
-    mine = [fold(n) for n in claims(sentence, "")[1]] + [w for w in (_opening_word(sentence),) if w]
-    if not nums or not mine:
+    mine = [fold(n) for n in _names(sentence)]
+    if not nums or not mine or not _CONTRAST.search(text):  # one clause a sentence: no other owner
         return []
-    sentences = [[c for c in _CONTRAST.split(s.text) if c.strip()] for s in sentence_spans(text)]
+    # each sentence of the text as its clauses, each clause with its figures
+    sentences = [[(c, _figures(c)) for c in _CONTRAST.split(s.text) if c.strip()] for s in sentence_spans(text)]
     out = []
     for n in nums:
         owners: list[str | None] = []  # per clause that states n: its other owner, or None
         for clauses in sentences:
-            for i, clause in enumerate(clauses):
-                at = next((h for h in numbers(clause) if same_number(n, h)), None)
+            for i, (clause, figures) in enumerate(clauses):
+                at = next((h for h in figures if same_number(n, h)), None)
                 if at is None:
                     continue
                 before = clause[: at.end - len(at.text)]
-                theirs = claims(before, "")[1] + [w for w in (_opening_word(before),) if w]
-                elsewhere = any(_named(m, fold(c)) for j, c in enumerate(clauses) if j != i for m in mine)
+                theirs = _names(before)
+                elsewhere = any(_named(m, fold(c)) for j, (c, _) in enumerate(clauses) if j != i for m in mine)
                 if theirs and elsewhere and not any(_named(m, fold(before)) for m in mine):
                     owners.append(theirs[0])
                 else:
@@ -171,6 +171,12 @@ def other_clause(nums: list[Number], sentence: str, text: str) -> list[str]:
         if owners and all(owners):
             out.append(f"{n.text} ({owners[0]})")
     return out
+
+
+def _names(text: str) -> list[str]:
+    """The names a text gives: claims()'s, and its opening word when no stop list knows it (folded),
+    which claims() leaves out."""
+    return claims(text, "")[1] + [w for w in (_opening_word(text),) if w]
 
 
 def _named(name: str, folded: str, words: set[str] | None = None) -> bool:
