@@ -49,6 +49,21 @@ _ABOUT_THE_EXCERPTS = re.compile(r"\b(?:excerpts?|extraits?|passages? (?:cités?
                                  re.IGNORECASE)
 
 
+# "According to excerpt [1], TikTok has…": once its marker is a citation, the opening says nothing (and
+# reads "According to excerpt, …"); the sentence starts after it
+_PREAMBLE = re.compile(
+    r"^(?:according\s+to|based\s+on|as\s+(?:stated|said|mentioned|shown)\s+in|in|selon|d['’]après|dans"
+    r"|comme\s+(?:le\s+|l['’]\s*)?(?:dit|disent|indique|indiquent))\s+"
+    r"(?:(?:the|these|this|that|l['’]|les?|la|ces?|cet)\s*)?(?:(?:given|provided|cited)\s+)?"
+    r"(?:excerpts?|extraits?|passages?|documents?|texts?|sources?)(?:\s+(?:fournis|cités?|donnés?))?"
+    r"(?:\s*(?:n°\s*)?\d+)?\s*[,:]\s*(?=\w)", re.IGNORECASE)
+
+
+def _without_preamble(sentence: str) -> str:
+    rest = _PREAMBLE.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
+
+
 @dataclass
 class Draft:
     text: str  # sentence without markers
@@ -62,7 +77,7 @@ def split_answer(text: str) -> list[Draft]:
     drafts = []
     for span in sentence_spans(text):
         cited = [n for group in MARKERS.findall(span.text) for n in marker_numbers(group)]
-        clean = re.sub(r"\s+([.!?,;:])", r"\1", MARKERS.sub("", span.text)).strip()
+        clean = _without_preamble(re.sub(r"\s+([.!?,;:])", r"\1", MARKERS.sub("", span.text)).strip())
         if clean:
             drafts.append(Draft(clean, list(dict.fromkeys(cited))))
     return drafts

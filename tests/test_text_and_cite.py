@@ -1,4 +1,6 @@
 """The deterministic parts of answering: number reading, sentence splitting, citation parsing, claim checks."""
+import re
+
 import pytest
 
 from rag.answer import clean_question
@@ -115,6 +117,23 @@ def test_citations_after_the_full_stop_belong_to_the_sentence_before():
         ("Selon une autre source, 589 milliards.", [3, 9]),
         ("Fin.", []),
     ]
+
+
+@pytest.mark.parametrize("said, shown", [
+    ("According to excerpt [1], TikTok has 8 million SMEs [1].", "TikTok has 8 million SMEs."),
+    ("Based on the given excerpts, the two companies are Apple and Microsoft [2].", "The two companies are Apple and Microsoft."),
+    ("Selon l'extrait [2], DeepSeek a utilisé 2 000 puces.", "DeepSeek a utilisé 2 000 puces."),
+    ("D’après les documents, il a perdu 17 % [1].", "Il a perdu 17 %."),
+    ("In excerpt 3: Nvidia fell 17 %.", "Nvidia fell 17 %."),
+    # who says it is part of the claim: kept
+    ("According to Reuters, Nvidia fell 17 % [1].", "According to Reuters, Nvidia fell 17 %."),
+    ("Selon une autre source, 589 milliards [3].", "Selon une autre source, 589 milliards."),
+])
+def test_an_opening_that_only_points_at_the_excerpts_is_left_out(said, shown):
+    # the marker becomes the citation; what is left of the opening ("According to excerpt, …") says nothing
+    [draft] = split_answer(said)
+    assert draft.text == shown
+    assert draft.cited == list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d)\]", said)))
 
 
 def test_sentence_spans_are_exact_offsets():
