@@ -202,15 +202,18 @@ class Answerer:
         return _disagreement(*dispute, verifier)
 
     def _elsewhere(self, k: int | None) -> Callable[[str], list[Passage]]:
-        """A search for a claim that returns the best passage of each source among three times k: the
-        source that disputes a figure is rarely among the first k, which the claim's own source fills
-        ("465 milliards" found 589 and 600 at ranks 5-9 behind four passages of the articles that say 465)."""
+        """A search for a claim that returns the two best passages of each source among three times k:
+        the source that disputes a figure is rarely among the first k, which the claim's own source
+        fills ("465 milliards" found 589 and 600 at ranks 5-9 behind four passages of the articles that
+        say 465); and a source's best passage is often one already shown, its second the one that
+        disputes (an English chip count: 002's 10 000 chips came second to a 002 passage shown)."""
         def search(claim: str) -> list[Passage]:
             found = self.search(claim, 3 * (k or self.settings.top_k))
-            best: dict[str, Passage] = {}
+            best: dict[str, list[Passage]] = {}
             for p in found:
-                best.setdefault(p.source, p)
-            return list(best.values())
+                if len(mine := best.setdefault(p.source, [])) < 2:
+                    mine.append(p)
+            return [p for ps in best.values() for p in ps]
         return search
 
     def _confirms(self, question: str) -> Callable[[str, str], bool] | None:

@@ -364,6 +364,18 @@ def test_a_source_that_disagrees_is_searched_for_with_the_claim_when_retrieval_m
     assert_exact(answer)  # the note cites the passage found for the claim, at its exact offsets
 
 
+def test_the_claim_search_looks_past_a_passage_already_shown_of_the_same_source(embedder):
+    # 002's best passage for the claim is one the model was shown (its founder); its second best
+    # states the 50 000 chips (conflict-11: the English question's passages hold 002's other parts)
+    reply = "DeepSeek a utilisé 2 000 puces Nvidia pour son modèle [1]."
+    desk = ClaimDesk([CHIPS_2000, FOUNDER], [CHIPS_2000, FOUNDER, CHIPS_50000], FakeLLM([reply]), embedder)
+    _, answer = run(desk, CHIPS_QUESTION)
+    [note] = answer.conflicts
+    assert {(f.text, f.source) for f in note.figures} == {("2 000", CHIPS_2000.source), ("50 000", CHIPS_50000.source)}
+    assert answer.passages[-1] == CHIPS_50000
+    assert_exact(answer)
+
+
 def test_a_figure_another_source_gives_for_another_subject_is_no_disagreement(embedder):
     reply = "ChatGPT utilise plus de 16 000 puces Nvidia [1]."  # 002's 50 000 chips are DeepSeek's
     desk = ClaimDesk([CHIPS_2000], [CHIPS_2000, CHIPS_50000], FakeLLM([reply]), embedder)
