@@ -62,7 +62,7 @@ class Answerer:
         """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
         if not history:
             return question
-        text = self.llm.short_reply(condense_messages(question, history), max_tokens=64).strip()
+        text = self.llm.short_reply(condense_messages(question, history, detect_language(question)), max_tokens=64).strip()
         text = text.splitlines()[0].strip().strip('"«» ') if text else ""
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         # a small model sometimes answers, or repeats the previous question without what the follow-up

@@ -50,8 +50,21 @@ ABSTAIN_TOKEN = "NOT_IN_DOCUMENTS"
 
 CONDENSE = (
     "Rewrite the last question of the conversation as one standalone question that can be understood "
-    "without the conversation. Keep its language. Reply with the question only."
+    "without the conversation: replace its pronouns (il, elle, it, they…) by what they stand for, "
+    "usually the answer just given. Keep its language. Reply with the question only, never an answer."
 )
+# One worked example, in the question's language (French, else English). Without it the small model
+# repeated the previous question ("Et combien rapporte-t-elle par an ?" after "TikTok, interdite…")
+# or answered it ("Marc Andreessen a été cofondateur de DeepSeek."); a French example alone turned
+# English follow-ups into French. It costs ~0.4 s of prompt reading per follow-up.
+CONDENSE_EXAMPLES = {
+    "fr": ("Conversation:\nuser: Qui a écrit Les Misérables ?\nassistant: C'est Victor Hugo, écrivain français.\n\n"
+           "Last question: Et en quelle année est-il mort ?\n\nStandalone question:",
+           "En quelle année Victor Hugo est-il mort ?"),
+    "en": ("Conversation:\nuser: Who painted the Mona Lisa?\nassistant: Leonardo da Vinci, the Italian painter.\n\n"
+           "Last question: And where was he born?\n\nStandalone question:",
+           "Where was Leonardo da Vinci born?"),
+}
 
 
 TRANSLATE = (
@@ -120,10 +133,12 @@ def answer_messages(question: str, language: str, parts: list[Excerpt]) -> list[
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def condense_messages(question: str, history: list[dict]) -> list[dict[str, str]]:
+def condense_messages(question: str, history: list[dict], language: str = "fr") -> list[dict[str, str]]:
     turns = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history[-4:])
     user = f"Conversation:\n{turns}\n\nLast question: {question}\n\nStandalone question:"
-    return [{"role": "system", "content": CONDENSE}, {"role": "user", "content": user}]
+    shown, rewritten = CONDENSE_EXAMPLES.get(language, CONDENSE_EXAMPLES["en"])
+    return [{"role": "system", "content": CONDENSE}, {"role": "user", "content": shown},
+            {"role": "assistant", "content": rewritten}, {"role": "user", "content": user}]
 
 
 def translate_messages(question: str) -> list[dict[str, str]]:

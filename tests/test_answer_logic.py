@@ -403,7 +403,7 @@ def test_a_follow_up_is_rewritten_with_its_history_before_retrieval():
     assert desk.queries[:1] == ["Combien d'emplois la co-entreprise Stargate vise-t-elle ?"]
     assert answer.standalone_question == desk.queries[0] and answer.question == "Et combien d'emplois ?"
     condense = llm.calls[0]
-    assert condense[0]["content"] == CONDENSE and "Oracle, OpenAI et SoftBank" in condense[1]["content"]
+    assert condense[0]["content"] == CONDENSE and "Oracle, OpenAI et SoftBank" in condense[-1]["content"]
     assert "Combien d'emplois la co-entreprise Stargate" in llm.calls[1][1]["content"]  # the prompt asks it too
 
 

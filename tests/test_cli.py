@@ -80,8 +80,8 @@ def test_chat_keeps_the_history_for_follow_ups_until_new(default_bot, ollama):
 
     condense = [r for r in ollama.requests if r["messages"][0]["content"] == CONDENSE]
     assert len(condense) == 1, "only the follow-up before /new is rewritten with the history"
-    assert "Qui a fondé DeepSeek ?" in condense[0]["messages"][1]["content"]
-    assert FOUNDED in condense[0]["messages"][1]["content"]  # the answer is part of the history too
+    assert "Qui a fondé DeepSeek ?" in condense[0]["messages"][-1]["content"]
+    assert FOUNDED in condense[0]["messages"][-1]["content"]  # the answer is part of the history too
     last_prompt = ollama.requests[-1]["messages"][-1]["content"]
     assert f"Question: {FOLLOW_UP}\n" in last_prompt and "Liang" not in last_prompt.split("Question:")[1]
 
