@@ -148,7 +148,27 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
             out.append(f"{n.text} ({owners[0]})")
         else:
             rest.append(n)
-    return out + other_clause(rest, sentence, text)
+    return out + other_clause(rest, sentence, text) + named_twice(sentence, text)
+
+
+def named_twice(sentence: str, text: str) -> list[str]:
+    """A name `sentence` gives twice where `text` gives it once, beside a name the sentence leaves out:
+    the repeat stands where the other belongs ("Zuckerberg paid Zuckerberg 15 million dollars" from
+    "…Zuckerberg a payé 15 millions de dollars à Trump…"; "X a fondé DeepSeek avec X"). A name said
+    again inside a quotation is no repeat."""
+    folded, theirs = fold(_QUOTED.sub(" ", sentence)), fold(text)  # a quotation may well name it again
+
+    def count(name: str, where: str) -> int:
+        return len(re.findall(rf"(?<!\w){re.escape(fold(name))}(?!\w)", where))
+
+    names = {fold(n): n for n in claims(sentence, "")[1]}
+    opening = _opening_word(sentence)  # "liang" of "Liang Wenfeng…" is no name of its own
+    if opening and not any(re.search(rf"(?<!\w){re.escape(opening)}(?!\w)", k) for k in names):
+        names[opening] = opening
+    twice = [n for key, n in names.items() if count(key, folded) >= 2 and count(key, theirs) < 2]
+    if not twice or not any(not _named(fold(m), folded) for m in claims(text, "")[1]):
+        return []
+    return [f"{n} (named twice)" for n in twice]
 
 
 # "Le Nasdaq a chuté de 3,5 %, tandis que l'indice S&P 500 a baissé de 2 %": one sentence, two owners

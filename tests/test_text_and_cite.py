@@ -271,6 +271,29 @@ def test_a_figure_from_a_clause_about_someone_else(sentence, text, foreign):
     assert misattributed(numbers(sentence), sentence, text) == foreign
 
 
+PAID = "Selon la presse, Zuckerberg a payé 15 millions de dollars à Trump pour tourner la page."
+
+
+@pytest.mark.parametrize("sentence, text, flagged", [
+    # the repeat stands where the text's other name belongs ("X met X")
+    ("Zuckerberg a payé 15 millions de dollars à Zuckerberg.", PAID, ["Zuckerberg (named twice)"]),
+    ("Liang Wenfeng a rencontré Liang Wenfeng.", "Liang Wenfeng a rencontré Li Qiang à Pékin.", ["Liang Wenfeng (named twice)"]),
+    ("Besides DeepSeek, DeepSeek and Baidu have developed LLMs.", "Outre DeepSeek, ByteDance et Baidu ont développé des LLM.",
+     ["DeepSeek (named twice)"]),
+    ("Zuckerberg a payé 15 millions de dollars à Trump.", PAID, []),  # each once
+    # the text names it twice too, or names no one the sentence leaves out: a repeat, not a swap
+    ("Nvidia a perdu 17 %, un record pour Nvidia.", "Nvidia a perdu 17 %, un record pour Nvidia.", []),
+    ("Li Qiang a rencontré le dirigeant chinois Li Qiang.", "Sa réunion avec le dirigeant chinois Li Qiang.", []),
+    ('DeepSeek was founded in 2023, as the text says: "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite".',
+     "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite grâce à Li Qiang.", []),  # said again in a quotation
+])
+def test_a_name_given_twice_where_the_text_gives_another(sentence, text, flagged):
+    from rag.cite import misattributed, named_twice
+    assert named_twice(sentence, text) == flagged
+    found = misattributed(numbers(sentence), sentence, text)  # the lexical rule the answer and the check use
+    assert [f for f in found if f.endswith("(named twice)")] == flagged
+
+
 @pytest.mark.parametrize("question, sentence, others", [
     ("How many employees does Nvidia have?", "With less than 200 engineers, DeepSeek has achieved it.", ["DeepSeek"]),
     ("Combien Nvidia a-t-elle perdu ?", "NVIDIA a perdu 465 milliards de dollars.", []),  # "Combien" is no name
