@@ -5,7 +5,7 @@
 * DeterministicChecker (default, no model): every non-trivial number (read the French and the English
   way: "465 billion" = "465 milliards", "10,000" = "10 000"), every proper name not taken from the
   question, and every « quoted » / "quoted" piece of text of the sentence must occur in the cited text.
-  It reuses rag.cite.claims / missing_claims, the same rules the pipeline applies, plus a quote check.
+  It reuses rag.claims.claims / missing_claims, the same rules the pipeline applies, plus a quote check.
   It cannot see a paraphrase that changes the meaning without changing a figure, a name or a quote
   (negation, "rose" for "fell", a wrong cause, a wrong subject for a right figure): see eval/README.md.
 * LLMJudgeChecker: asks the configured backend (bot.llm.stream) "Does the passage support the
@@ -21,7 +21,7 @@ import re
 from difflib import SequenceMatcher
 from typing import Protocol
 
-from rag.cite import claims, missing_claims
+from rag.claims import claims, missing_claims
 from rag.support import THRESHOLD, SupportJudge
 from rag.text import fold, strip_markers
 

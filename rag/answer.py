@@ -10,8 +10,10 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .cite import (RIVAL_P, FigureAt, Verifier, claims, counted, disagreements, disputed, quantity_of, rival_figures,
-                   split_answer, someone_else, unanswered)
+from .asks import counted, someone_else, unanswered
+from .cite import Verifier, split_answer
+from .claims import claims
+from .disputes import RIVAL_P, FigureAt, disagreements, disputed, quantity_of, rival_figures
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -294,7 +296,7 @@ def _states_something(sentences: list[Sentence], question: str) -> None:
 
 
 def _gives_what_is_asked(question: str, sentences: list[Sentence]) -> None:
-    """Asked for a figure or a name (cite.unanswered), an answer that gives none answers something
+    """Asked for a figure or a name (rag.asks.unanswered), an answer that gives none answers something
     else, however true: its sentences are not an answer (kept for the record, with why)."""
     supported = [s for s in sentences if s.supported]
     missing = unanswered(question, [s.text for s in supported])
@@ -364,7 +366,7 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
     makes the cited claim with another figure (rival_figures) — looked for in the shown passages and
     in those a search for the claim itself finds (`more`): the source that disagrees is often not
     among the passages retrieved for the question. `confirm`: the judge, for a rival sentence that is
-    only near the claim (rag.cite.NEAR_CLAIM)."""
+    only near the claim (rag.disputes.NEAR_CLAIM)."""
     supported = [s for s in sentences if s.supported]
     said = [n for s in supported for n in numbers(s.text)]
     groups: dict[str, list[FigureAt]] = {}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cite import claims, misattributed, missing_claims
+from .claims import claims, misattributed, missing_claims
 from .llms import LLM
 from .text import detect_language
 

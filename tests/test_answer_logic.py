@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from rag.answer import Answerer
-from rag.cite import Verifier, counted, disagreements, split_answer
+from rag.asks import counted
+from rag.cite import Verifier, split_answer
+from rag.disputes import disagreements
 from rag.config import Settings
 from rag.prompt import CONDENSE, SentenceScorer, excerpts
 from rag.render import ABSTAIN, DISAGREE

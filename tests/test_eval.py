@@ -129,7 +129,7 @@ def test_checker_reasons_name_what_is_missing():
 
 
 def test_names_from_the_question_need_not_be_in_the_cited_span():
-    # the span says "l'entreprise", the question names DeepSeek: as in the pipeline (rag.cite.claims)
+    # the span says "l'entreprise", the question names DeepSeek: as in the pipeline (rag.claims.claims)
     sentence = "DeepSeek exploite 10 000 puces A100."
     assert DeterministicChecker().supports(sentence, P_002_A100, question="Combien de puces DeepSeek a-t-elle ?")[0]
 

@@ -2,7 +2,8 @@
 import pytest
 
 from rag import render
-from rag.cite import Verifier, rival_figures, split_answer
+from rag.cite import Verifier, split_answer
+from rag.disputes import rival_figures
 from rag.prompt import SentenceScorer, usable_spans
 from rag.text import numbers
 from rag.types import Answer, Excerpt, Passage, Sentence
@@ -65,7 +66,7 @@ def test_a_rival_only_near_the_claim_is_taken_when_the_judge_confirms_it(scorer)
                              "En exploitant un réseau de 10 000 puces A100, l'entreprise a défié les attentes."))
     verifier = Verifier("Combien de puces DeepSeek a-t-elle utilisées ?", parts, scorer)
     cited = verifier.spans[1][0]
-    asked = "n:puc"  # rag.cite.counted(): the question counts chips
+    asked = "n:puc"  # rag.asks.counted(): the question counts chips
     claim = "DeepSeek a utilisé 2 000 puces pour son modèle."
 
     def rivals(confirm):
@@ -81,7 +82,7 @@ def test_a_rival_only_near_the_claim_is_taken_when_the_judge_confirms_it(scorer)
             return says
         return confirm
 
-    from rag.cite import NEAR_CLAIM, SAME_CLAIM
+    from rag.disputes import NEAR_CLAIM, SAME_CLAIM
     vectors = scorer.vectors([cited.text, verifier.spans[2][1].text])
     assert NEAR_CLAIM <= float(vectors[1] @ vectors[0]) < SAME_CLAIM  # near, not the same claim by the embedding
     assert rivals(None) == set()  # not close enough for the embedding alone, and "l'entreprise" names no one
@@ -124,7 +125,7 @@ def test_a_figure_the_sentence_gives_to_another_is_no_rival(scorer):
 
 
 def test_a_year_counts_nothing():
-    from rag.cite import quantity_of
+    from rag.disputes import quantity_of
     [year] = numbers("Fondée en 2023 par Liang Wenfeng")
     assert quantity_of(year, "Fondée en 2023 par Liang Wenfeng") is None
     [chips] = numbers("un réseau de 10 000 puces A100")
@@ -158,7 +159,7 @@ def test_a_count_of_another_noun_disputes_a_bare_count_only_if_the_judge_says_so
 
 
 def test_the_claim_is_rewritten_with_the_rival_figure_where_it_states_it():
-    from rag.cite import _with_figure
+    from rag.disputes import _with_figure
     [mine] = numbers("2 000 puces")
     [theirs] = numbers("10 000 puces")
     assert _with_figure("En 2 mois, DeepSeek a utilisé 2 000 puces.", mine, theirs) == "En 2 mois, DeepSeek a utilisé 10 000 puces."

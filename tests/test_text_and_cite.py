@@ -4,7 +4,9 @@ import re
 import pytest
 
 from rag.answer import clean_question
-from rag.cite import claims, missing_claims, split_answer, unanswered
+from rag.asks import unanswered
+from rag.cite import split_answer
+from rag.claims import claims, missing_claims
 from rag.errors import QuestionError
 from rag.text import detect_language, numbers, sentence_spans
 
@@ -236,7 +238,7 @@ def test_excerpts_keep_the_sentences_that_bear_on_the_question_within_the_budget
     ("Nvidia pèse 20 %.", "20 % d'Apple", ["20 % (apple)"]),
 ])
 def test_a_figure_given_to_another(sentence, text, foreign):
-    from rag.cite import misattributed
+    from rag.claims import misattributed
     assert misattributed(numbers(sentence), sentence, text) == foreign
 
 
@@ -267,7 +269,7 @@ TWO_INDICES = ("Le Nasdaq Composite, fortement dominé par le secteur technologi
     ("Meta prévoit 65 milliards de dollars cette année.", META_65, []),
 ])
 def test_a_figure_from_a_clause_about_someone_else(sentence, text, foreign):
-    from rag.cite import misattributed
+    from rag.claims import misattributed
     assert misattributed(numbers(sentence), sentence, text) == foreign
 
 
@@ -288,7 +290,7 @@ PAID = "Selon la presse, Zuckerberg a payé 15 millions de dollars à Trump pour
      "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite grâce à Li Qiang.", []),  # said again in a quotation
 ])
 def test_a_name_given_twice_where_the_text_gives_another(sentence, text, flagged):
-    from rag.cite import misattributed, named_twice
+    from rag.claims import misattributed, named_twice
     assert named_twice(sentence, text) == flagged
     found = misattributed(numbers(sentence), sentence, text)  # the lexical rule the answer and the check use
     assert [f for f in found if f.endswith("(named twice)")] == flagged
@@ -303,7 +305,7 @@ def test_a_name_given_twice_where_the_text_gives_another(sentence, text, flagged
     ("Combien a coûté le modèle ?", "OpenAI a dépensé 100 milliards.", []),  # the question names no one
 ])
 def test_a_figure_of_someone_else(question, sentence, others):
-    from rag.cite import someone_else
+    from rag.asks import someone_else
     assert someone_else(question, sentence) == others
 
 
