@@ -3,6 +3,7 @@ English way, and its proper names) and whether a text states them, for the same 
 
     claims(sentence, question) -> (numbers, names)    the question's own names left out
     missing_claims(numbers, names, text) -> what the text never states
+    misquoted(sentence, text) -> quotations the text does not have
     misattributed(numbers, sentence, text) -> what the text gives to someone else
 
 
@@ -69,6 +70,22 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
     return missing + [name for name in names if not named(fold(name), folded, words) and not _surname(name, folded, words)]
+
+
+def misquoted(sentence: str, text: str) -> list[str]:
+    """Quotations of `sentence` that `text` does not have: a quotation says "these very words", so
+    most of its words must be in the text ("La formule « Choc provoqué par DeepSeek »", the question's
+    words, for a formula the text gives as « révolution copernicienne »). A sentence in another
+    language than the text quotes it in translation: left to the judge."""
+    if detect_language(sentence) != detect_language(text):
+        return []
+    words = set(re.findall(r"\w+", fold(text)))
+    out = []
+    for m in QUOTED.finditer(sentence):
+        quoted = re.findall(r"\w+", fold(m.group(0)))
+        if quoted and sum(w in words for w in quoted) < 0.75 * len(quoted):
+            out.append("« " + m.group(0).strip(' «»“”"') + " »")
+    return out
 
 
 def figures_in(text: str) -> list[Number]:

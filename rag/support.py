@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .claims import claims, misattributed, missing_claims
+from .claims import claims, misattributed, misquoted, missing_claims
 from .llms import LLM
 from .text import detect_language
 
@@ -82,8 +82,9 @@ class Verdict:
 
 
 class SupportCheck:
-    """The full check of one (sentence, cited span): the lexical rule first (free: every number and
-    name of the sentence must be in the span), then, only if it passes, the judge (one model call)."""
+    """The full check of one (sentence, cited span): the lexical rule first (free: every number,
+    name and quotation of the sentence must be in the span, each figure and name for the same
+    owner), then, only if it passes, the judge (one model call)."""
 
     def __init__(self, llm: LLM, threshold: float = THRESHOLD, prompt: JudgePrompt = PROMPT) -> None:
         self.judge = SupportJudge(llm, prompt)
@@ -92,7 +93,7 @@ class SupportCheck:
     def verdict(self, question: str, sentence: str, span_text: str, strict: bool = False) -> Verdict:
         """strict: the same bar across languages (no CROSS_LINGUAL_MARGIN)."""
         nums, names = claims(sentence, question)
-        missing = missing_claims(nums, names, span_text)
+        missing = missing_claims(nums, names, span_text) + misquoted(sentence, span_text)
         if missing:
             return Verdict(False, "not in the cited text: " + ", ".join(missing))
         foreign = misattributed(nums, sentence, span_text, question)

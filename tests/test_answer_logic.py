@@ -160,6 +160,19 @@ def test_an_unsupported_sentence_is_flagged_with_what_is_missing_and_the_rest_ke
     assert_exact(answer)
 
 
+def test_a_quotation_the_passage_does_not_have_is_unsupported(embedder):
+    """fact-24 of the eval: asked which formula, the model quoted the question's own words."""
+    formula = passage("004_8490f98993d1fadd.txt", "« Une révolution copernicienne ».", "dans l’économie.")
+    question = "Quelle formule, devenue presque un cliché, désigne le choc provoqué par DeepSeek ?"
+    made_up = 'La formule "choc provoqué par DeepSeek" est devenue un cliché [1].'
+    _, answer = run(Desk([formula], FakeLLM([made_up]), embedder), question)
+    assert answer.abstained and answer.sentences[0].reason == "not in the cited passages: « choc provoqué par DeepSeek »"
+    _, right = run(Desk([formula], FakeLLM(["La formule « Une révolution copernicienne » est devenue un cliché [1]."]),
+                        embedder), question)
+    assert not right.abstained and right.sentences[0].supported
+    assert_exact(right)
+
+
 # ---- abstention ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("question, reply, message", [
     ("Quel âge a Liang Wenfeng ?", "NOT_IN_DOCUMENTS", ABSTAIN["fr"]),

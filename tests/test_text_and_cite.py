@@ -273,6 +273,24 @@ def test_a_figure_from_a_clause_about_someone_else(sentence, text, foreign):
     assert misattributed(numbers(sentence), sentence, text) == foreign
 
 
+FORMULA = ("Pour qualifier le choc DeepSeek, une formule revient sans cesse : « une révolution copernicienne ». "
+           "La formule est souvent utilisée au point de résonner comme un cliché.")
+
+
+@pytest.mark.parametrize("sentence, text, flagged", [
+    # the question's words made into the formula asked for
+    ('La formule "choc provoqué par DeepSeek" est devenue un cliché.', FORMULA, ["« choc provoqué par DeepSeek »"]),
+    ("La formule « révolution copernicienne » est devenue un cliché.", FORMULA, []),
+    ("On parle d'une « Révolution Copernicienne ».", FORMULA, []),  # case, accents, a word left out
+    ("On parle d'« une vraie révolution copernicienne ».", FORMULA, []),  # three words of four
+    # quoted in translation: the words cannot be the text's; the judge's
+    ('The press keeps calling it a "Copernican revolution", which has become a cliché.', FORMULA, []),
+])
+def test_a_quotation_must_be_the_texts_words(sentence, text, flagged):
+    from rag.claims import misquoted
+    assert misquoted(sentence, text) == flagged
+
+
 PAID = "Selon la presse, Zuckerberg a payé 15 millions de dollars à Trump pour tourner la page."
 
 
