@@ -61,20 +61,22 @@ class Answerer:
         self.check = check  # the meaning-level check of each (sentence, cited span); None: lexical only
 
     def condense(self, question: str, history: list[dict]) -> str:
-        """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history."""
+        """A follow-up ("Et combien d'emplois ?") rewritten as a standalone question using the history:
+        asked plainly, then once more with a worked example if the first rewrite will not do."""
         if not history:
             return question
-        text = self.llm.short_reply(condense_messages(question, history, detect_language(question)), max_tokens=64).strip()
-        text = text.splitlines()[0].strip().strip('"«» ') if text else ""
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         # a small model sometimes answers, or repeats the previous question without what the follow-up
         # adds ("Et combien rapporte-t-elle ?" rewritten as the question before it): keep only a real
         # question that still asks what is new in the follow-up
         new = content_stems(question) - content_stems(last_user)
-        if (not text.endswith("?") or len(text) > 4 * len(question) + 200
-                or (new and not new & content_stems(text))):
-            return f"{last_user} {question}".strip()
-        return text
+        for example in (None, detect_language(question)):
+            text = self.llm.short_reply(condense_messages(question, history, example), max_tokens=64).strip()
+            text = text.splitlines()[0].strip().strip('"«» ') if text else ""
+            if (text.endswith("?") and len(text) <= 4 * len(question) + 200
+                    and not (new and not new & content_stems(text))):
+                return text
+        return f"{last_user} {question}".strip()
 
     def in_french(self, question: str) -> str:
         """The question in the corpus's language, for retrieval: the multilingual embedder matches an

@@ -50,13 +50,15 @@ ABSTAIN_TOKEN = "NOT_IN_DOCUMENTS"
 
 CONDENSE = (
     "Rewrite the last question of the conversation as one standalone question that can be understood "
-    "without the conversation: replace its pronouns (il, elle, it, they…) by what they stand for, "
-    "usually the answer just given. Keep its language. Reply with the question only, never an answer."
+    "without the conversation. Keep its language. Reply with the question only."
 )
-# One worked example, in the question's language (French, else English). Without it the small model
-# repeated the previous question ("Et combien rapporte-t-elle par an ?" after "TikTok, interdite…")
-# or answered it ("Marc Andreessen a été cofondateur de DeepSeek."); a French example alone turned
-# English follow-ups into French. It costs ~0.4 s of prompt reading per follow-up.
+# A worked example, in the question's language (French, else English), for a second try when the
+# first rewrite is no question or drops what the follow-up adds: the small model had repeated the
+# previous question ("Et combien rapporte-t-elle par an ?" after "TikTok, interdite…") or answered it
+# ("Marc Andreessen a été cofondateur de DeepSeek."), and with the example it names what the pronoun
+# stands for. Not on the first try: it costs ~0.6 s of prompt reading, and a rewrite that was fine
+# without it came out worse with it on one of the eval's eight follow-ups; a French example alone
+# turned English follow-ups into French.
 CONDENSE_EXAMPLES = {
     "fr": ("Conversation:\nuser: Qui a écrit Les Misérables ?\nassistant: C'est Victor Hugo, écrivain français.\n\n"
            "Last question: Et en quelle année est-il mort ?\n\nStandalone question:",
@@ -133,12 +135,15 @@ def answer_messages(question: str, language: str, parts: list[Excerpt]) -> list[
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def condense_messages(question: str, history: list[dict], language: str = "fr") -> list[dict[str, str]]:
+def condense_messages(question: str, history: list[dict], example: str | None = None) -> list[dict[str, str]]:
+    """`example`: the language of a worked example to show first (CONDENSE_EXAMPLES), or none."""
     turns = "\n".join(f"{m['role']}: {m['content'][:400]}" for m in history[-4:])
     user = f"Conversation:\n{turns}\n\nLast question: {question}\n\nStandalone question:"
-    shown, rewritten = CONDENSE_EXAMPLES.get(language, CONDENSE_EXAMPLES["en"])
-    return [{"role": "system", "content": CONDENSE}, {"role": "user", "content": shown},
-            {"role": "assistant", "content": rewritten}, {"role": "user", "content": user}]
+    shown = []
+    if example is not None:
+        asked, rewritten = CONDENSE_EXAMPLES.get(example, CONDENSE_EXAMPLES["en"])
+        shown = [{"role": "user", "content": asked}, {"role": "assistant", "content": rewritten}]
+    return [{"role": "system", "content": CONDENSE}, *shown, {"role": "user", "content": user}]
 
 
 def translate_messages(question: str) -> list[dict[str, str]]:

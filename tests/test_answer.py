@@ -67,23 +67,15 @@ def test_the_same_follow_up_is_answered_from_its_own_history(bot, company):
     assert_citations_are_exact(bot, answer)
 
 
-# Follow-ups whose pronoun stands for the answer just given: the rewrite must name it and keep what the
-# follow-up asks (without a worked example the model left "il" as it was, or repeated the question before)
-PRONOUNS = [
-    ("Qui a comparé DeepSeek au moment Spoutnik ?", "Marc Andreessen, investisseur de la Silicon Valley.",
-     "Pour quel candidat a-t-il pris parti ?", "andreessen", "candidat"),
-    ("Quelle entreprise a perdu 465 milliards de dollars ?", "Nvidia, le fabricant de puces.",
-     "Et de combien son action a-t-elle chuté ?", "nvidia", "chute"),
-    ("Qui a fondé DeepSeek ?", "Liang Wenfeng, en 2023.", "Et quel fonds dirigeait-il avant ?", "liang wenfeng", "fonds"),
-]
-
-
-@pytest.mark.parametrize("asked, answered, follow_up, named, kept", PRONOUNS)
-def test_a_follow_up_is_rewritten_with_what_its_pronoun_stands_for(bot, asked, answered, follow_up, named, kept):
-    history = [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
-    standalone = bot.answerer.condense(follow_up, history)
-    assert named in fold(standalone) and kept in fold(standalone), standalone
-    assert fold(asked) not in fold(standalone), "the question before is not the one asked"
+def test_a_follow_up_the_model_cannot_rewrite_plainly_is_rewritten_with_a_worked_example(bot):
+    """Asked plainly, the model repeats the question before ("Quelle entreprise a perdu 465 milliards
+    de dollars ?") or answers it (followup-03 and -06 of the eval); the second try, with a worked
+    example, names what the pronoun stands for and keeps what the follow-up asks."""
+    history = [{"role": "user", "content": "Quelle entreprise a perdu 465 milliards de dollars ?"},
+               {"role": "assistant", "content": "Nvidia, le fabricant de puces."}]
+    standalone = bot.answerer.condense("Et de combien son action a-t-elle chuté ?", history)
+    assert "nvidia" in fold(standalone) and "chute" in fold(standalone), standalone
+    assert "465" not in standalone, "the question before is not the one asked"
 
 
 def test_disagreeing_sources_are_surfaced_with_each_source_cited(bot):

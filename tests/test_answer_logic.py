@@ -16,7 +16,7 @@ from rag.asks import counted
 from rag.cite import Verifier, split_answer
 from rag.disputes import disagreements
 from rag.config import Settings
-from rag.prompt import CONDENSE, SentenceScorer, excerpts
+from rag.prompt import CONDENSE, CONDENSE_EXAMPLES, SentenceScorer, excerpts
 from rag.render import ABSTAIN, DISAGREE
 from rag.testing import FakeEmbedder, FakeLLM, tokens
 from rag.text import numbers, sentence_spans
@@ -425,9 +425,19 @@ def test_a_follow_up_is_rewritten_with_its_history_before_retrieval():
 @pytest.mark.parametrize("reply", ["Stargate vise à créer 100 000 emplois.", "Combien ? " * 80, HISTORY[0]["content"]],
                          ids=["an-answer-not-a-question", "far-too-long", "the-previous-question-again"])
 def test_a_rewrite_that_is_not_a_question_falls_back_on_the_last_user_turn(reply):
-    desk = Desk([STARGATE], FakeLLM([reply, JOBS]), FakeEmbedder())
+    llm = FakeLLM([reply, reply, JOBS])
+    desk = Desk([STARGATE], llm, FakeEmbedder())
     _, answer = run(desk, "Et combien d'emplois ?", HISTORY)
     assert desk.queries[:1] == [f"{HISTORY[0]['content']} Et combien d'emplois ?"] == [answer.standalone_question]
+    plain, shown = llm.calls[:2]  # asked again with a worked example in the question's language, then given up
+    assert len(plain) == 2 and len(shown) == 4 and shown[1]["content"] == CONDENSE_EXAMPLES["fr"][0]
+
+
+def test_a_rewrite_that_will_not_do_is_asked_again_with_a_worked_example():
+    llm = FakeLLM([HISTORY[0]["content"], "Combien d'emplois Stargate vise-t-elle ?", JOBS])
+    desk = Desk([STARGATE], llm, FakeEmbedder())
+    _, answer = run(desk, "Et combien d'emplois ?", HISTORY)
+    assert answer.standalone_question == "Combien d'emplois Stargate vise-t-elle ?" == desk.queries[0]
 
 
 def test_without_history_the_question_is_searched_as_asked():
