@@ -77,11 +77,12 @@ def misquoted(sentence: str, text: str) -> list[str]:
     most of its words must be in the text ("La formule « Choc provoqué par DeepSeek »", the question's
     words, for a formula the text gives as « révolution copernicienne »). A sentence in another
     language than the text quotes it in translation: left to the judge."""
-    if detect_language(sentence) != detect_language(text):
+    quotations = list(QUOTED.finditer(sentence))
+    if not quotations or detect_language(sentence) != detect_language(text):
         return []
     words = set(re.findall(r"\w+", fold(text)))
     out = []
-    for m in QUOTED.finditer(sentence):
+    for m in quotations:
         quoted = re.findall(r"\w+", fold(m.group(0)))
         if quoted and sum(w in words for w in quoted) < 0.75 * len(quoted):
             out.append("« " + m.group(0).strip(' «»“”"') + " »")
@@ -107,7 +108,9 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     "le titre Nvidia a plongé de 3,5 %" from "une chute de 3,5 % du Nasdaq" (as "3,5 % (nasdaq)").
     A figure the text also states without an owner, or for one the sentence names, is not. Across
     languages an owner _SAME_PLACE does not know ("des Français" / "French") is left to the judge,
-    unless the sentence names someone else whom the text names too."""
+    unless the sentence names someone else whom the text names too. Then the same for a figure the
+    text states only in a clause about someone else (other_clause), and a name the sentence gives
+    twice where the text gives another (named_twice)."""
     said = fold(sentence + " " + question)
     # across languages, an owner the sentence does not name may be under its translation ("des Français"
     # / "French"), unless _SAME_PLACE knows it, or the sentence gives the figure to a name the text
