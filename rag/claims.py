@@ -74,17 +74,22 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
 
 def misquoted(sentence: str, text: str) -> list[str]:
     """Quotations of `sentence` that `text` does not have: a quotation says "these very words", so
-    most of its words must be in the text ("La formule « Choc provoqué par DeepSeek »", the question's
+    most of its words must be in the text, in its order ("La formule « Choc provoqué par DeepSeek »", the question's
     words, for a formula the text gives as « révolution copernicienne »). A sentence in another
     language than the text quotes it in translation: left to the judge."""
     quotations = list(QUOTED.finditer(sentence))
     if not quotations or detect_language(sentence) != detect_language(text):
         return []
-    words = set(re.findall(r"\w+", fold(text)))
+    words = re.findall(r"\w+", fold(text))
     out = []
     for m in quotations:
         quoted = re.findall(r"\w+", fold(m.group(0)))
-        if quoted and sum(w in words for w in quoted) < 0.75 * len(quoted):
+        # three words in four of the quotation in the text, in its order, half of it in one run: its
+        # words scattered over a passage are not it ("choc", "par" and "DeepSeek" in "l'onde de choc
+        # à Wall Street, DeepSeek subit une attaque massive par déni de service")
+        blocks = SequenceMatcher(None, quoted, words, autojunk=False).get_matching_blocks()
+        kept, run = sum(b.size for b in blocks), max(b.size for b in blocks)
+        if quoted and (kept < 0.75 * len(quoted) or run < len(quoted) / 2):
             out.append("« " + m.group(0).strip(' «»“”"') + " »")
     return out
 

@@ -283,6 +283,10 @@ FORMULA = ("Pour qualifier le choc DeepSeek, une formule revient sans cesse : «
     ("La formule « révolution copernicienne » est devenue un cliché.", FORMULA, []),
     ("On parle d'une « Révolution Copernicienne ».", FORMULA, []),  # case, accents, a word left out
     ("On parle d'« une vraie révolution copernicienne ».", FORMULA, []),  # three words of four
+    # its words scattered in the text are not the quotation (fact-24, once cited to another passage)
+    ('La formule "choc provoqué par DeepSeek" est devenue un cliché.',
+     "après l’onde de choc à Wall Street, DeepSeek subit une attaque massive par déni de service, puis DeepSeek ferme",
+     ["« choc provoqué par DeepSeek »"]),
     # quoted in translation: the words cannot be the text's; the judge's
     ('The press keeps calling it a "Copernican revolution", which has become a cliché.', FORMULA, []),
 ])
