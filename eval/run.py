@@ -72,8 +72,8 @@ THRESHOLDS: dict[str, dict[str, float | None]] = {
         "english.min_correctness": 0.40,          # 50% (6/12) after the cross-lingual bar
         "english.min_language_match": 0.95,       # 100%
         "unanswerable.min_abstention_accuracy": 0.70,  # 76% (26/34)
-        "conflict.min_conflict_surfaced": 0.40,   # 47% (9/19): two disputed values stated, the dispute as the answer (32% before)
-        "followup.min_correctness": 0.45,         # 50% (4/8)
+        "conflict.min_conflict_surfaced": 0.50,   # 53% (10/19): two disputed values stated (32% before the dispute as the answer)
+        "followup.min_correctness": 0.80,         # 88% (7/8) with the second rewrite (50% when set)
         "adversarial.min_abstention_accuracy": 0.90,  # 100% (10/10)
     },
     # --retrieval-only: follow-ups are searched with the last user turn + the question
