@@ -38,8 +38,6 @@ def _without_preamble(sentence: str) -> str:
 
 
 @dataclass
-
-
 class Draft:
     text: str  # sentence without markers
     cited: list[int]

@@ -137,23 +137,28 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
 
 
 def named_twice(sentence: str, text: str) -> list[str]:
-    """A name `sentence` gives twice where `text` gives it once, beside a name the sentence leaves out:
-    the repeat stands where the other belongs ("Zuckerberg paid Zuckerberg 15 million dollars" from
-    "…Zuckerberg a payé 15 millions de dollars à Trump…"; "X a fondé DeepSeek avec X"). A name said
-    again inside a quotation is no repeat."""
-    folded, theirs = fold(QUOTED.sub(" ", sentence)), fold(text)  # a quotation may well name it again
-
-    def count(name: str, where: str) -> int:
-        return len(re.findall(rf"(?<!\w){re.escape(fold(name))}(?!\w)", where))
-
-    names = {fold(n): n for n in claims(sentence, "")[1]}
-    opening = opening_word(sentence)  # "liang" of "Liang Wenfeng…" is no name of its own
-    if opening and not any(re.search(rf"(?<!\w){re.escape(opening)}(?!\w)", k) for k in names):
-        names[opening] = opening
-    twice = [n for key, n in names.items() if count(key, folded) >= 2 and count(key, theirs) < 2]
-    if not twice or not any(not named(fold(m), folded) for m in claims(text, "")[1]):
-        return []
-    return [f"{n} (named twice)" for n in twice]
+    """A name `sentence` gives twice where `text` gives it once, in a sentence that also names
+    someone `sentence` leaves out: the repeat stands where the other belongs ("Zuckerberg paid
+    Zuckerberg 15 million dollars" from "…Zuckerberg a payé 15 millions de dollars à Trump…"; "X a
+    fondé DeepSeek avec X"). Counted as written ("Face à…, … faire face" is no name twice), a name
+    inside a longer one ("DeepSeek-R1") or a quotation is not counted. A repeat whose other is only a
+    pronoun in the text ("avec le leader chinois Li Qiang", about "lui") is left to the judge."""
+    plain = QUOTED.sub(" ", sentence)  # a quotation may well name it again
+    names = list(dict.fromkeys(claims(sentence, "")[1]))
+    opening = re.match(r"\W*([A-ZÀ-Ý][\w'’-]+)", sentence)  # claims() leaves a lone opening capital out
+    if opening and opening_word(sentence) and not any(fold(opening.group(1)) in fold(n) for n in names):
+        names.append(opening.group(1))
+    holders = [s.text for s in sentence_spans(text)]
+    out = []
+    for name in names:
+        if len(re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", plain)) < 2:
+            continue
+        said = [h for h in holders if re.search(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(h))]
+        if len(said) != 1 or len(re.findall(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(said[0]))) != 1:
+            continue
+        if any(not named(fold(m), fold(sentence)) for m in claims(said[0], "")[1]):
+            out.append(f"{name} (named twice)")
+    return out
 
 
 # "Le Nasdaq a chuté de 3,5 %, tandis que l'indice S&P 500 a baissé de 2 %": one sentence, two owners

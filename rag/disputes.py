@@ -40,8 +40,6 @@ def quantity_of(num: Number, text: str, asked: str | None = None) -> str | None:
 
 
 @dataclass
-
-
 class FigureAt:
     """A figure as one excerpt's sentence states it."""
 

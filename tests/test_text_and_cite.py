@@ -308,6 +308,10 @@ PAID = "Selon la presse, Zuckerberg a payé 15 millions de dollars à Trump pour
     # the text names it twice too, or names no one the sentence leaves out: a repeat, not a swap
     ("Nvidia a perdu 17 %, un record pour Nvidia.", "Nvidia a perdu 17 %, un record pour Nvidia.", []),
     ("Li Qiang a rencontré le dirigeant chinois Li Qiang.", "Sa réunion avec le dirigeant chinois Li Qiang.", []),
+    # a subject said again, a capital word said again in lower case, a name inside a longer one
+    ("Nvidia a perdu 17 %, et l'action Nvidia reste sous pression.", "L'action Nvidia a chuté de 17 % lundi. Selon Bloomberg, elle reste sous pression.", []),
+    ("Face à DeepSeek, Nvidia doit faire face à la concurrence.", "Face à DeepSeek, Nvidia et OpenAI doivent réagir.", []),
+    ("DeepSeek a publié DeepSeek-R1 en janvier.", "La start-up a publié DeepSeek-R1 en janvier, devant OpenAI.", []),
     ('DeepSeek was founded in 2023, as the text says: "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite".',
      "Fondée en 2023 par Liang Wenfeng, DeepSeek s’est construite grâce à Li Qiang.", []),  # said again in a quotation
 ])
