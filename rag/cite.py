@@ -27,14 +27,19 @@ _ABOUT_THE_EXCERPTS = re.compile(r"\b(?:excerpts?|extraits?|passages? (?:cités?
 _PREAMBLE = re.compile(
     r"^(?:according\s+to|based\s+on|as\s+(?:stated|said|mentioned|shown)\s+in|in|selon|d['’]après|dans"
     r"|comme\s+(?:le\s+|l['’]\s*)?(?:dit|disent|indique|indiquent))\s+"
-    r"(?:(?:the|these|this|that|l['’]|les?|la|ces?|cet)\s*)?(?:(?:given|provided|cited)\s+)?"
-    r"(?:excerpts?|extraits?|passages?|documents?|texts?|sources?)(?:\s+(?:fournis|cités?|donnés?))?"
-    r"(?:\s*(?:n°\s*)?\d+)?\s*[,:]\s*(?=\w)", re.IGNORECASE)
+    r"(?:(?:(?:the|these|this|that|l['’]|les?|la|ces?|cet)\s*)?(?:(?:given|provided|cited)\s+)?"
+    r"(?:excerpts?|extraits?|passages?|documents?|texts?)"
+    r"|(?:the|these|this|l['’]|les?|la|ces?|cette)\s*(?:(?:given|provided|cited)\s+)?sources?)"  # "According to sources, …" hedges: kept
+    r"(?:\s+(?:fournis|cités?|donnés?))?(?:\s*(?:n°\s*)?\d{1,2})?\s*[,:]\s*(?=\w)", re.IGNORECASE)
 
 
 def _without_preamble(sentence: str) -> str:
+    """The sentence without an opening that only points at the excerpts, its first letter put up
+    (not a name's: "eBay")."""
     rest = _PREAMBLE.sub("", sentence, count=1)
-    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
+    if rest == sentence or rest[1:2].isupper():
+        return rest
+    return rest[:1].upper() + rest[1:]
 
 
 @dataclass

@@ -74,9 +74,11 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
 
 def misquoted(sentence: str, text: str) -> list[str]:
     """Quotations of `sentence` that `text` does not have: a quotation says "these very words", so
-    most of its words must be in the text, in its order ("La formule « Choc provoqué par DeepSeek »", the question's
-    words, for a formula the text gives as « révolution copernicienne »). A sentence in another
-    language than the text quotes it in translation: left to the judge."""
+    three of its words in four must be in the text, in its order, half of them in one run ("La
+    formule « Choc provoqué par DeepSeek »", the question's words, for a formula the text gives as
+    « révolution copernicienne »). Words are matched exactly: a spelling variant inside a quotation
+    counts as a word left out. A sentence in another language than the text quotes it in
+    translation: left to the judge."""
     quotations = list(QUOTED.finditer(sentence))
     if not quotations or detect_language(sentence) != detect_language(text):
         return []

@@ -130,6 +130,9 @@ def test_citations_after_the_full_stop_belong_to_the_sentence_before():
     # who says it is part of the claim: kept
     ("According to Reuters, Nvidia fell 17 % [1].", "According to Reuters, Nvidia fell 17 %."),
     ("Selon une autre source, 589 milliards [3].", "Selon une autre source, 589 milliards."),
+    ("According to sources, DeepSeek spent 6 million [1].", "According to sources, DeepSeek spent 6 million."),
+    ("Selon les sources [1], DeepSeek a dépensé 6 millions.", "DeepSeek a dépensé 6 millions."),
+    ("According to the excerpt [2], eBay grew.", "eBay grew."),
 ])
 def test_an_opening_that_only_points_at_the_excerpts_is_left_out(said, shown):
     # the marker becomes the citation; what is left of the opening ("According to excerpt, …") says nothing
