@@ -198,8 +198,9 @@ class Answerer:
         dispute = disputed(question, parts, (asked,))
         if dispute is None:
             return None
+        search = self._elsewhere(k)
         for figure in dispute[1]:
-            verifier.widen(self._elsewhere(k)(figure.span.text), lambda spans: self.scorer.score(question, spans))
+            verifier.widen(search(figure.span.text), lambda spans: self.scorer.score(question, spans))
         wider = disputed(question, verifier.parts, (asked,))
         if wider is not None and wider[0] == dispute[0] and len(wider[1]) > len(dispute[1]):
             dispute = wider

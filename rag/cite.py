@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from .claims import claims, figures_in, misattributed, misquoted, missing_claims
+from .claims import claims, figures_in, lexical
 from .prompt import SentenceScorer, usable_spans
 from .text import MARKERS, Number, content_stems, marker_numbers, same_number, sentence_spans
 from .types import Citation, Excerpt, Passage, Sentence, Span
@@ -99,9 +99,7 @@ class Verifier:
         passages = {e.n: e.passage for e in self.parts if e.n in self.spans}
 
         def holds(n: int) -> bool:
-            text = self.texts[n]
-            return not (missing_claims(nums, names, text) or misquoted(draft.text, text)
-                        or misattributed(nums, draft.text, text, self.question))
+            return not any(lexical(nums, names, draft.text, self.texts[n], self.question))
 
         # 1. the model's own citations, if they hold
         supporting = [n for n in valid if holds(n)]
@@ -113,8 +111,7 @@ class Verifier:
         if not supporting:
             best = valid or list(passages)
             text = " ".join(self.texts[n] for n in best)
-            missing = missing_claims(nums, names, text) + misquoted(draft.text, text)
-            foreign = [] if missing else misattributed(nums, draft.text, text, self.question)
+            missing, foreign = lexical(nums, names, draft.text, text, self.question)
             reason = (f"not in the cited passages: {', '.join(missing)}" if missing
                       else f"the cited passages give it to another: {', '.join(foreign)}" if foreign
                       else "no passage supports it")

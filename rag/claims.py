@@ -5,7 +5,7 @@ English way, and its proper names) and whether a text states them, for the same 
     missing_claims(numbers, names, text) -> what the text never states
     misquoted(sentence, text) -> quotations the text does not have
     misattributed(numbers, sentence, text) -> what the text gives to someone else
-
+    lexical(numbers, names, sentence, text) -> (missing + misquoted, misattributed): the whole rule
 
 It cannot see a paraphrase that changes the meaning without changing a figure or a name (e.g. "rose"
 for "fell"): that is the judge's (rag.support); the eval suite says so too.
@@ -62,6 +62,14 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
             continue  # "Shares fell…": a capital at the start of a sentence is not a name by itself
         names.append(name)
     return nums, names
+
+
+def lexical(nums: list[Number], names: list[str], sentence: str, text: str, question: str = "") -> tuple[list[str], list[str]]:
+    """The whole lexical rule for `sentence` (its claims: `nums`, `names`) against `text`: (what the
+    text never states, its figures, names and quotations; what it gives to someone else, asked only
+    when nothing is missing). Both empty: the text holds the sentence as far as words can tell."""
+    missing = missing_claims(nums, names, text) + misquoted(sentence, text)
+    return missing, [] if missing else misattributed(nums, sentence, text, question)
 
 
 def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]:
@@ -150,11 +158,12 @@ def named_twice(sentence: str, text: str) -> list[str]:
     opening = re.match(r"\W*([A-ZÀ-Ý][\w'’-]+)", sentence)  # claims() leaves a lone opening capital out
     if opening and opening_word(sentence) and not any(fold(opening.group(1)) in fold(n) for n in names):
         names.append(opening.group(1))
+    twice = [n for n in names if len(re.findall(rf"(?<![\w-]){re.escape(n)}(?![\w-])", plain)) >= 2]
+    if not twice:  # the common case: the text need not be split (the Verifier asks every passage)
+        return []
     holders = [s.text for s in sentence_spans(text)]
     out = []
-    for name in names:
-        if len(re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", plain)) < 2:
-            continue
+    for name in twice:
         said = [h for h in holders if re.search(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(h))]
         if len(said) != 1 or len(re.findall(rf"(?<![\w-]){re.escape(fold(name))}(?![\w-])", fold(said[0]))) != 1:
             continue

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .claims import claims, misattributed, misquoted, missing_claims
+from .claims import claims, lexical
 from .llms import LLM
 from .text import detect_language
 
@@ -93,10 +93,9 @@ class SupportCheck:
     def verdict(self, question: str, sentence: str, span_text: str, strict: bool = False) -> Verdict:
         """strict: the same bar across languages (no CROSS_LINGUAL_MARGIN)."""
         nums, names = claims(sentence, question)
-        missing = missing_claims(nums, names, span_text) + misquoted(sentence, span_text)
+        missing, foreign = lexical(nums, names, sentence, span_text, question)
         if missing:
             return Verdict(False, "not in the cited text: " + ", ".join(missing))
-        foreign = misattributed(nums, sentence, span_text, question)
         if foreign:  # "3,5 % du Nasdaq" for Nvidia's fall: the small judge accepts it (known miss)
             return Verdict(False, "the cited text gives it to another: " + ", ".join(foreign))
         p = self.judge.probability(question, sentence, span_text)
