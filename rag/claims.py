@@ -44,6 +44,15 @@ _SAME_PLACE = [
 _ALIASES = {name: group for group in _SAME_PLACE for name in group}
 
 
+# "DeepSeek AI", "Nvidia Corp": a company's name with its legal or trade designator is the same company
+_DESIGNATOR = re.compile(r"\s+(?:AI|IA|Inc|Corp|Corporation|Ltd|LLC|Group|Groupe|SA|SAS|GmbH|PLC|Holdings?)\.?$")
+
+
+def _company(name: str) -> str:
+    """The name without its designator ("DeepSeek AI" -> "DeepSeek")."""
+    return _DESIGNATOR.sub("", name)
+
+
 def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
     """The checkable facts of a sentence: non-trivial numbers and proper names not taken from the question."""
     nums = [n for n in numbers(sentence) if not is_trivial(n)]
@@ -55,7 +64,7 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
             words.pop(0)
         name = re.sub(r"['’]s$", "", " ".join(words))  # "DeepSeek's" -> "DeepSeek"
         key = fold(name)
-        if not name or key in _NOT_NAMES or key in q_folded or len(key) < 3:
+        if not name or key in _NOT_NAMES or key in q_folded or fold(_company(name)) in q_folded or len(key) < 3:
             continue
         opens = match.start() == 0 and len(words) == len(match.group(1).split())  # no opening word dropped
         if opens and len(words) == 1 and not re.search(r".[A-Z0-9]", name):
@@ -77,7 +86,8 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     folded = fold(text)
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
-    return missing + [name for name in names if not named(fold(name), folded, words) and not _surname(name, folded, words)]
+    return missing + [name for name in names if not named(fold(name), folded, words) and not _surname(name, folded, words)
+                      and not named(fold(_company(name)), folded, words)]
 
 
 def misquoted(sentence: str, text: str) -> list[str]:

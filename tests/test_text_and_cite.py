@@ -64,6 +64,15 @@ def test_a_name_of_several_words_is_named_by_all_but_its_first():
     assert missing_claims([], ["DeepSeek R1"], "le modèle R1 de Mistral") == ["DeepSeek R1"]
 
 
+def test_a_company_named_with_its_designator_is_the_same_company():
+    # "l'application DeepSeek AI", asked about "l'application DeepSeek" over a passage that says "l'apps",
+    # was refused for a name the question gives; "Nvidia Corp." for a text that says "Nvidia"
+    assert claims("L'application DeepSeek AI est arrivée numéro 1.", "L'application DeepSeek est-elle arrivée n°1 ?")[1] == []
+    assert missing_claims([], ["Nvidia Corp", "DeepSeek AI"], "Nvidia a perdu 17 %, DeepSeek a gagné") == []
+    assert missing_claims([], ["Meta AI"], "Nvidia a perdu 17 %") == ["Meta AI"]
+    assert missing_claims([], ["DeepSeek Labs"], "DeepSeek a gagné") == ["DeepSeek Labs"]  # not a designator it knows
+
+
 def test_a_misspelt_scale_word_still_states_its_scale():
     # the corpus says "produit 30 millards de USD": a true "30 milliards" sentence was flagged
     assert missing_claims(numbers("TikTok produit 30 milliards de dollars."), [], "produit 30 millards de USD") == []
