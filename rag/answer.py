@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from .asks import counted, someone_else, unanswered
 from .cite import Verifier, split_answer
 from .claims import claims
-from .disputes import RIVAL_P, FigureAt, disagreements, disputed, quantity_of, rival_figures
+from .disputes import RIVAL_P, FigureAt, disagreements, disputed, quantity_of, rival_figures, subject_of
 from .config import Settings
 from .errors import QuestionError
 from .llms import LLM, StartGate
@@ -380,7 +380,7 @@ def _conflicts(sentences: list[Sentence], verifier: Verifier, question: str, par
     by_n = {c.n: c for c in verifier.citations}
     for sentence in supported:
         mine = numbers(sentence.text)
-        subject = next(iter(claims(sentence.text, "")[1]), None)  # its first name: whose figure it is
+        subject = subject_of(sentence.text)
         if more is not None and any(not is_trivial(m) for m in mine):
             verifier.widen(more(sentence.text))
             for n in sentence.citations:  # an English claim finds fewer of the French sentences that dispute it

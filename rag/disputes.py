@@ -39,6 +39,14 @@ def quantity_of(num: Number, text: str, asked: str | None = None) -> str | None:
     return _quantity(num, text) or (asked if num.unit == "" else None)
 
 
+def subject_of(sentence: str) -> str | None:
+    """Whose figures a sentence states: the first name before its first figure ("Nvidia a perdu 17 %",
+    "DeepSeek used 2,000 chips"); None when no name comes before it ("The stock markets lost 2,000
+    billion dollars because of the DeepSeek shock" states the markets' loss, not DeepSeek's)."""
+    first = next((n for n in numbers(sentence) if not is_trivial(n)), None)
+    return next(iter(claims(sentence[: first.end - len(first.text)] if first else sentence, "")[1]), None)
+
+
 @dataclass
 class FigureAt:
     """A figure as one excerpt's sentence states it."""

@@ -3,7 +3,7 @@ import pytest
 
 from rag import render
 from rag.cite import Verifier, split_answer
-from rag.disputes import rival_figures
+from rag.disputes import rival_figures, subject_of
 from rag.prompt import SentenceScorer, usable_spans
 from rag.text import numbers
 from rag.types import Answer, Excerpt, Passage, Sentence
@@ -35,6 +35,29 @@ def test_another_source_stating_the_same_claim_with_another_figure_is_a_rival(sc
     rivals = rival_figures(cited, "a.txt", numbers(cited.text), verifier.spans, parts, scorer)
     found = {f.number.text for _, group in rivals for f in group}
     assert found == {"589 milliards"}  # not the Nasdaq's 3,5 %, not a count of chips
+
+
+def test_whose_figure_a_sentence_states_is_the_name_before_it():
+    assert subject_of("DeepSeek used 2,000 Nvidia chips for its model.") == "DeepSeek"
+    # the markets' loss, not DeepSeek's: no name before the figure
+    assert subject_of("The stock markets lost 2,000 billion dollars because of the DeepSeek shock.") is None
+    assert subject_of("Jensen Huang est allé voir Donald Trump.") == "Jensen Huang"  # no figure: its first name
+
+
+def test_a_rival_need_not_name_a_name_the_claim_gives_after_its_figure(scorer):
+    """conflict-13 of the eval: the English claim names DeepSeek only as the shock's cause; the other
+    source's 1 000 milliards, which names no one, was left out as not about DeepSeek."""
+    claim = "The stock markets lost 2,000 billion dollars because of the DeepSeek shock."
+    cited = ("La percée de DeepSeek a déclenché une onde de choc sur les marchés financiers, retirant "
+             "2 000 milliards de dollars à la capitalisation des marchés boursiers.")
+    parts = _parts(("a.txt", cited), ("b.txt", "Les marchés boursiers mondiaux ont perdu 1 000 milliards lundi."))
+    verifier = Verifier("How much did stock markets lose?", parts, scorer)
+    span = verifier.spans[1][0]
+    rivals = rival_figures(span, "a.txt", numbers(span.text), verifier.spans, parts, scorer,
+                           subject=subject_of(claim), claim=claim)
+    assert {f.number.text for _, group in rivals for f in group} == {"1 000 milliards"}
+    assert rival_figures(span, "a.txt", numbers(span.text), verifier.spans, parts, scorer,
+                         subject="DeepSeek", claim=claim) == []  # whom the old reading took it to be about
 
 
 def test_a_figure_of_another_thing_is_no_rival(scorer):
