@@ -94,16 +94,17 @@ def misquoted(sentence: str, text: str) -> list[str]:
     """Quotations of `sentence` that `text` does not have: a quotation says "these very words", so
     three of its words in four must be in the text, in its order, half of them in one run ("La
     formule « Choc provoqué par DeepSeek »", the question's words, for a formula the text gives as
-    « révolution copernicienne »). Words are matched exactly: a spelling variant inside a quotation
-    counts as a word left out. A sentence in another language than the text quotes it in
+    « révolution copernicienne »). A word spelt another way is the text's word, as in names (« moment
+    Sputnik » for « moment Spoutnik »). A sentence in another language than the text quotes it in
     translation: left to the judge."""
     quotations = list(QUOTED.finditer(sentence))
     if not quotations or detect_language(sentence) != detect_language(text):
         return []
     words = re.findall(r"\w+", fold(text))
+    have = set(words)
     out = []
     for m in quotations:
-        quoted = re.findall(r"\w+", fold(m.group(0)))
+        quoted = [w if w in have or len(w) < 4 else _spelt(w, have) or w for w in re.findall(r"\w+", fold(m.group(0)))]
         # three words in four of the quotation in the text, in its order, half of it in one run: its
         # words scattered over a passage are not it ("choc", "par" and "DeepSeek" in "l'onde de choc
         # à Wall Street, DeepSeek subit une attaque massive par déni de service")
@@ -240,7 +241,12 @@ def _near(word: str, words: set[str]) -> bool:
     """The same name spelt another way (Sputnik / Spoutnik, Beijing's accents) is not another name."""
     if len(word) < 4:  # short names and acronyms: exact, or with a plural s (PME / PMEs)
         return len(word) < 2 or word in words or word + "s" in words
-    return any(w[:1] == word[:1] and SequenceMatcher(None, word, w).ratio() >= 0.85 for w in words)
+    return _spelt(word, words) is not None
+
+
+def _spelt(word: str, words: set[str]) -> str | None:
+    """The word of `words` that is `word` spelt another way (one letter in seven may differ), if any."""
+    return next((w for w in words if w[:1] == word[:1] and SequenceMatcher(None, word, w).ratio() >= 0.85), None)
 
 
 # "une chute de 3,5 % du Nasdaq": the figure is the Nasdaq's, whoever the sentence is about
