@@ -30,7 +30,7 @@ _PREAMBLE = re.compile(
     r"(?:(?:(?:the|these|this|that|l['’]|les?|la|ces?|cet)\s*)?(?:(?:given|provided|cited)\s+)?"
     r"(?:excerpts?|extraits?|passages?|documents?|texts?)"
     r"|(?:the|these|this|l['’]|les?|la|ces?|cette)\s*(?:(?:given|provided|cited)\s+)?sources?)"  # "According to sources, …" hedges: kept
-    r"(?:\s+(?:fournis|cités?|donnés?))?(?:\s*(?:n°\s*)?\d{1,2})?\s*[,:]\s*(?=\w)", re.IGNORECASE)
+    r"(?:\s+(?:fournis|cités?|donnés?|provided|given|cited|above))?(?:\s*(?:n°\s*)?\d{1,2})?\s*[,:]\s*(?=\w)", re.IGNORECASE)
 
 
 def _without_preamble(sentence: str) -> str:
