@@ -133,6 +133,7 @@ def test_citations_after_the_full_stop_belong_to_the_sentence_before():
 @pytest.mark.parametrize("said, shown", [
     ("According to excerpt [1], TikTok has 8 million SMEs [1].", "TikTok has 8 million SMEs."),
     ("Based on the given excerpts, the two companies are Apple and Microsoft [2].", "The two companies are Apple and Microsoft."),
+    ("Based on the excerpts provided, the two companies are Apple and Microsoft [2].", "The two companies are Apple and Microsoft."),
     ("Selon l'extrait [2], DeepSeek a utilisé 2 000 puces.", "DeepSeek a utilisé 2 000 puces."),
     ("D’après les documents, il a perdu 17 % [1].", "Il a perdu 17 %."),
     ("In excerpt 3: Nvidia fell 17 %.", "Nvidia fell 17 %."),
@@ -295,6 +296,10 @@ FORMULA = ("Pour qualifier le choc DeepSeek, une formule revient sans cesse : «
     ("La formule « révolution copernicienne » est devenue un cliché.", FORMULA, []),
     ("On parle d'une « Révolution Copernicienne ».", FORMULA, []),  # case, accents, a word left out
     ("On parle d'« une vraie révolution copernicienne ».", FORMULA, []),  # three words of four
+    # a word spelt another way is the text's word, as in names (two of three words would be too few)
+    ("DeepSeek est un « moment Sputnik » pour l'Amérique.", "C'est un « moment Spoutnik » pour la Silicon Valley.", []),
+    ("DeepSeek est un « moment Gagarine » pour l'Amérique.", "C'est un « moment Spoutnik » pour la Silicon Valley.",
+     ["« moment Gagarine »"]),
     # its words scattered in the text are not the quotation (fact-24, once cited to another passage)
     ('La formule "choc provoqué par DeepSeek" est devenue un cliché.',
      "après l’onde de choc à Wall Street, DeepSeek subit une attaque massive par déni de service, puis DeepSeek ferme",
