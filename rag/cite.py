@@ -10,7 +10,7 @@ import numpy as np
 
 from .claims import claims, figures_in, lexical
 from .prompt import SentenceScorer, usable_spans
-from .text import MARKERS, Number, content_stems, marker_numbers, same_number, sentence_spans
+from .text import MARKERS, Number, content_stems, detect_language, marker_numbers, numbers, same_number, sentence_spans
 from .types import Citation, Excerpt, Passage, Sentence, Span
 
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*" + MARKERS.pattern.replace("(", "(?:", 1) + ")+)")
@@ -40,6 +40,9 @@ def _without_preamble(sentence: str) -> str:
     if rest == sentence or rest[1:2].isupper():
         return rest
     return rest[:1].upper() + rest[1:]
+
+
+_MILLIONS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\s?\d{3})+|\d+(?:\.\d+)?)\s+millions?\b", re.IGNORECASE)
 
 
 @dataclass
@@ -88,7 +91,26 @@ class Verifier:
             self.texts[len(self.parts)] = " ".join(x.text for x in spans)
 
     def check(self, drafts: list[Draft]) -> list[Sentence]:
-        return [self._check_one(d) for d in drafts]
+        return [self._check_one(self._in_billions(d)) for d in drafts]
+
+    def _in_billions(self, draft: Draft) -> Draft:
+        """An English sentence that says "2,000 million" where the passages it cites (else any) say
+        "2 000 milliards": the small model translates the French "milliard" as "million" (conflict-13
+        of the eval: the sentence was refused, the answer abstained). Its figure is put in billions,
+        as the passage has it, and the sentence is then checked like any other."""
+        if detect_language(draft.text) != "en":
+            return draft
+        texts = [self.texts[n] for n in draft.cited if n in self.texts] or list(self.texts.values())
+        billions = [h for t in texts for h in figures_in(t) if re.search(r"mill?iards?$", h.text, re.IGNORECASE)]
+
+        def said_in_billions(m: re.Match) -> str:
+            digits = re.sub(r",\s", ",", m.group(1))  # "2, 000": the model's thousands separator, spaced
+            [n] = numbers(digits + " million")
+            if any({round(v * 1000, 6) for v in n.values} & h.values for h in billions):
+                return f"{digits} billion"
+            return m.group(0)
+        text = _MILLIONS.sub(said_in_billions, draft.text) if billions else draft.text
+        return draft if text == draft.text else Draft(text, draft.cited)
 
     def _check_one(self, draft: Draft) -> Sentence:
         valid = [n for n in draft.cited if n in self.spans]

@@ -60,6 +60,24 @@ def test_a_rival_need_not_name_a_name_the_claim_gives_after_its_figure(scorer):
                          subject="DeepSeek", claim=claim) == []  # whom the old reading took it to be about
 
 
+def test_an_english_million_for_the_passages_milliards_is_said_in_billions(scorer):
+    """The small model translates "milliard" as "million" (conflict-13 of the eval: "2,000 million",
+    also spaced "2, 000 million"): the figure is put in billions as the cited passage has it, then
+    checked as usual; a real million, or a French sentence, is left as it is."""
+    parts = _parts(("a.txt", "La percée de DeepSeek a retiré 2 000 milliards de dollars aux marchés boursiers."),
+                   ("b.txt", "Son modèle aurait coûté 6 millions de dollars à entraîner."))
+    verifier = Verifier("How much did the markets lose?", parts, scorer)
+    [lost, spaced, cost, french] = verifier.check(split_answer(
+        "The stock markets lost 2,000 million dollars because of DeepSeek [1]. "
+        "The stock markets lost 2, 000 million dollars in all [1]. "
+        "Training the model cost 6 million dollars [2]. "
+        "Les marchés boursiers ont perdu 2 000 millions de dollars [1]."))
+    assert lost.supported and lost.text == "The stock markets lost 2,000 billion dollars because of DeepSeek."
+    assert spaced.supported and spaced.text == "The stock markets lost 2,000 billion dollars in all."
+    assert cost.supported and cost.text == "Training the model cost 6 million dollars."
+    assert not french.supported and "2 000 millions" in french.text
+
+
 def test_a_figure_of_another_thing_is_no_rival(scorer):
     parts = _parts(("c.txt", "DeepSeek aurait utilisé 10 000 puces Nvidia pour entraîner son modèle."), ("d.txt", CHIPS))
     verifier = Verifier("Combien de puces ?", parts, scorer)
