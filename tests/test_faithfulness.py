@@ -78,6 +78,22 @@ def test_an_english_million_for_the_passages_milliards_is_said_in_billions(score
     assert not french.supported and "2 000 millions" in french.text
 
 
+def test_a_figure_bound_otherwise_than_its_passage_takes_the_passages_bound(scorer):
+    """fact-06 of the eval: "ChatGPT utilise environ 16 000 puces Nvidia" for "plus de 16 000 puces"
+    was refused by the judge and the answer abstained. A figure the passage gives unbound, or a
+    sentence that gives it unbound, is left as it is."""
+    parts = _parts(("a.txt", CHIPS), ("b.txt", "DeepSeek aurait utilisé 2 000 puces Nvidia pour entraîner son modèle."))
+    verifier = Verifier("Combien de puces Nvidia ChatGPT utilise-t-il ?", parts, scorer)
+    [french, english, unbound, theirs_unbound] = verifier.check(split_answer(
+        "ChatGPT utilise environ 16 000 puces [1]. ChatGPT uses about 16,000 chips [1]. "
+        "ChatGPT utilise 16 000 puces [1]. DeepSeek a utilisé environ 2 000 puces Nvidia [2]."))
+    assert french.text == "ChatGPT utilise plus de 16 000 puces."
+    assert english.text == "ChatGPT uses more than 16,000 chips."
+    assert unbound.text == "ChatGPT utilise 16 000 puces."
+    assert theirs_unbound.text == "DeepSeek a utilisé environ 2 000 puces Nvidia."
+    assert all(s.supported for s in (french, english, unbound, theirs_unbound))  # the lexical rule's verdicts
+
+
 def test_a_figure_of_another_thing_is_no_rival(scorer):
     parts = _parts(("c.txt", "DeepSeek aurait utilisé 10 000 puces Nvidia pour entraîner son modèle."), ("d.txt", CHIPS))
     verifier = Verifier("Combien de puces ?", parts, scorer)
