@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from .asks import counted, someone_else, unanswered
+from .asks import another_time, counted, someone_else, unanswered
 from .cite import Verifier, split_answer
 from .claims import claims
 from .disputes import RIVAL_P, FigureAt, disagreements, disputed, quantity_of, rival_figures, subject_of
@@ -145,6 +145,7 @@ class Answerer:
         if doubted:
             _states_something(sentences, standalone)
         _figure_of_someone_else(standalone, sentences)
+        _figure_of_another_time(standalone, sentences)
         _in_the_question_language(language, sentences)
         clock.lap("verify")
         # before the meaning check too: an answer that gives nothing asked for costs no judge call
@@ -316,6 +317,16 @@ def _figure_of_someone_else(question: str, sentences: list[Sentence]) -> None:
         if others:
             s.supported = False
             s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
+
+
+def _figure_of_another_time(question: str, sentences: list[Sentence]) -> None:
+    """Asked for last year's figure, a sentence that gives this year's ("Meta plans to spend 65 billion
+    dollars on AI this year" for what it spent last year) answers another question: never the answer."""
+    for s in sentences:
+        when = another_time(question, s.text) if s.supported else None
+        if when:
+            s.supported = False
+            s.reason = f"gives a figure for {when}, not for the time the question asks about"
 
 
 _QUOTED_PASSAGE = re.compile(r"[«“\"]\s*([^«»“”\"]{12,})")

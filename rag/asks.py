@@ -81,6 +81,34 @@ def someone_else(question: str, sentence: str) -> list[str]:
     return names
 
 
+# A time said from now ("l'an dernier", "this year"), or a year
+_FROM_NOW = {
+    "last year": r"l['’]an\s+(?:dernier|passé)|l['’]année\s+(?:dernière|passée)|last\s+year",
+    "this year": r"cette\s+année|this\s+year",
+    "next year": r"l['’]an\s+prochain|l['’]année\s+prochaine|next\s+year",
+}
+_YEAR = re.compile(r"(?<![\d,.])(?:19|20)\d{2}(?!\d|[,.]\d)")  # not in "2 023" or "2023,5"
+
+
+def _times(text: str) -> tuple[set[str], set[str]]:
+    """(the times said from now, the years) a text names."""
+    return ({k for k, words in _FROM_NOW.items() if re.search(rf"\b(?:{words})\b", text, re.IGNORECASE)},
+            set(_YEAR.findall(text)))
+
+
+def another_time(question: str, sentence: str) -> str | None:
+    """Asked for a figure at one time, the time a sentence gives its figure for instead: "How much did
+    Meta spend on AI last year?" answered "Meta plans to spend 65 billion dollars on AI this year"
+    (true to its passage). Times said from now are compared with each other, years with years; a
+    sentence that names no time of the question's kind, or names the question's, is not another's."""
+    if not _ASKS_FIGURE.search(question):
+        return None
+    for asked, said in zip(_times(question), _times(sentence)):
+        if asked and said and not asked & said:
+            return ", ".join(sorted(said))
+    return None
+
+
 def _opening_name(sentence: str, question: str) -> bool:
     """A sentence that opens with a name the question does not ("Huawei a détrôné Apple")."""
     word = opening_word(sentence)

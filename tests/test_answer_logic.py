@@ -519,6 +519,18 @@ def test_a_figure_of_someone_else_is_no_answer(embedder):
     assert not own.abstained and own.sentences[0].supported
 
 
+def test_a_figure_for_another_time_is_no_answer(embedder):
+    """unans-34 of the eval: asked what Meta spent last year, the model gave this year's plan, true
+    to its passage; asked for this year's, the same sentence is the answer."""
+    plans = passage("000_90506d8447ac0e43.txt", "Pendant qu’OpenAI mise sur un branding", "datas, datas.....")
+    reply = "Meta prévoit 65 milliards de dollars cette année pour l'IA [1]."
+    _, last = run(Desk([plans], FakeLLM([reply]), embedder), "Combien Meta a-t-elle dépensé pour l'IA l'an dernier ?")
+    assert last.abstained
+    assert last.sentences[0].reason == "gives a figure for this year, not for the time the question asks about"
+    _, this = run(Desk([plans], FakeLLM([reply]), embedder), "Combien Meta prévoit-elle pour l'IA cette année ?")
+    assert not this.abstained and this.sentences[0].supported
+
+
 def test_a_passage_pasted_in_another_language_is_no_answer(embedder):
     """unans-12 of the eval: asked in English, the model pasted the French passage as its answer."""
     pasted = "DeepSeek a été fondée en 2023 par Liang Wenfeng, qui dirige une équipe de chercheurs [1]."

@@ -352,6 +352,21 @@ def test_a_figure_of_someone_else(question, sentence, others):
     assert someone_else(question, sentence) == others
 
 
+@pytest.mark.parametrize("question, sentence, when", [
+    ("How much did Meta spend on AI last year?", "Meta plans to spend 65 billion dollars on AI this year.", "this year"),
+    ("Combien Meta a-t-elle dépensé l'an dernier ?", "Meta prévoit 65 milliards de dollars cette année.", "this year"),
+    ("Combien Meta a-t-elle dépensé l'année dernière ?", "Meta a dépensé 40 milliards l'an passé.", None),  # the same time
+    ("Combien Huawei a-t-il vendu de téléphones en 2024 ?", "Huawei a vendu 10 millions de téléphones en 2023.", "2023"),
+    ("Combien Huawei a-t-il vendu en 2024 ?", "En 2023 et en 2024, Huawei a vendu 10 millions.", None),  # names the question's
+    ("How much did Meta spend last year?", "Meta spent 40 billion dollars in 2024.", None),  # a year is not "last year"
+    ("How much did Meta spend last year?", "Meta spent 40 billion dollars.", None),  # names no time
+    ("Qui a dirigé Meta l'an dernier ?", "Mark Zuckerberg dirige Meta cette année.", None),  # asks a name, not a figure
+])
+def test_a_figure_for_another_time(question, sentence, when):
+    from rag.asks import another_time
+    assert another_time(question, sentence) == when
+
+
 @pytest.mark.parametrize("text, language", [
     ("Liang Wenfeng, reconnu pour son expertise dans l'utilisation d'algorithmes avancés en finance, a mobilisé une équipe", "fr"),
     ("DeepSeek was founded by Liang Wenfeng in 2023, according to the article.", "en"),
