@@ -9,8 +9,9 @@ from typing import Callable
 import numpy as np
 
 from .claims import claims, figures_in, lexical
+from .mend import mend
 from .prompt import SentenceScorer, usable_spans
-from .text import MARKERS, Number, content_stems, detect_language, marker_numbers, numbers, same_number, sentence_spans
+from .text import MARKERS, Number, content_stems, marker_numbers, same_number, sentence_spans
 from .types import Citation, Excerpt, Passage, Sentence, Span
 
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*" + MARKERS.pattern.replace("(", "(?:", 1) + ")+)")
@@ -40,28 +41,6 @@ def _without_preamble(sentence: str) -> str:
     if rest == sentence or rest[1:2].isupper():
         return rest
     return rest[:1].upper() + rest[1:]
-
-
-_MILLIONS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\s?\d{3})+|\d+(?:\.\d+)?)\s+millions?\b", re.IGNORECASE)
-
-
-# A figure's bound: about, more than, less than (fr/en), as the words right before the figure say it
-_BOUNDS = {
-    "about": r"environ|près\s+de|approximativement|about|around|approximately|roughly|nearly",
-    "more": r"plus\s+de|au\s+moins|more\s+than|over|at\s+least",
-    "less": r"moins\s+de|au\s+plus|less\s+than|fewer\s+than|under|at\s+most",
-}
-_BOUND_WORDS = {"about": ("environ", "about"), "more": ("plus de", "more than"), "less": ("moins de", "less than")}
-_BOUND = re.compile(r"\b(?:" + "|".join(_BOUNDS.values()) + r")\s+\$?\d", re.IGNORECASE)
-
-
-def _bound_before(text: str, start: int) -> tuple[str, int] | None:
-    """The bound of the figure that starts at `start` in `text`, and where its words start; None if unbound."""
-    for kind, words in _BOUNDS.items():
-        m = re.search(rf"\b(?:{words})\s+\$?$", text[:start], re.IGNORECASE)
-        if m:
-            return kind, m.start()
-    return None
 
 
 @dataclass
@@ -110,45 +89,12 @@ class Verifier:
             self.texts[len(self.parts)] = " ".join(x.text for x in spans)
 
     def check(self, drafts: list[Draft]) -> list[Sentence]:
-        return [self._check_one(self._with_the_passages_bound(self._in_billions(d))) for d in drafts]
+        return [self._check_one(self._mended(d)) for d in drafts]
 
-    def _in_billions(self, draft: Draft) -> Draft:
-        """An English sentence that says "2,000 million" where the passages it cites (else any) say
-        "2 000 milliards": the small model translates the French "milliard" as "million" (conflict-13
-        of the eval: the sentence was refused, the answer abstained). Its figure is put in billions,
-        as the passage has it, and the sentence is then checked like any other."""
-        if detect_language(draft.text) != "en":
-            return draft
+    def _mended(self, draft: Draft) -> Draft:
+        """The draft with its figures said as the passages it cites (else any) say them (rag.mend)."""
         texts = [self.texts[n] for n in draft.cited if n in self.texts] or list(self.texts.values())
-        billions = [h for t in texts for h in figures_in(t) if re.search(r"mill?iards?$", h.text, re.IGNORECASE)]
-
-        def said_in_billions(m: re.Match) -> str:
-            digits = re.sub(r",\s", ",", m.group(1))  # "2, 000": the model's thousands separator, spaced
-            [n] = numbers(digits + " million")
-            if any({round(v * 1000, 6) for v in n.values} & h.values for h in billions):
-                return f"{digits} billion"
-            return m.group(0)
-        text = _MILLIONS.sub(said_in_billions, draft.text) if billions else draft.text
-        return draft if text == draft.text else Draft(text, draft.cited)
-
-    def _with_the_passages_bound(self, draft: Draft) -> Draft:
-        """A figure the sentence bounds otherwise than the passages it cites (else any) do: "ChatGPT
-        utilise environ 16 000 puces" where the passage says "plus de 16 000 puces" (fact-06 of the
-        eval: the judge refused it, 0.51, and the answer abstained). The sentence takes the
-        passage's bound, in its own language, and is then checked as usual. Only a figure both bound,
-        and bound one way wherever the passages state it."""
-        if not _BOUND.search(draft.text):
-            return draft
-        texts = [self.texts[n] for n in draft.cited if n in self.texts] or list(self.texts.values())
-        english = detect_language(draft.text) == "en"
-        text = draft.text
-        for n in reversed(numbers(draft.text)):
-            start = n.end - len(n.text)
-            mine = _bound_before(text, start)
-            theirs = {_bound_before(t, h.end - len(h.text)) for t in texts for h in figures_in(t) if same_number(n, h)}
-            if mine is None or len(theirs) != 1 or None in theirs or mine[0] == (kind := next(iter(theirs))[0]):
-                continue
-            text = text[: mine[1]] + _BOUND_WORDS[kind][english] + " " + text[start:]
+        text = mend(draft.text, texts)
         return draft if text == draft.text else Draft(text, draft.cited)
 
     def _check_one(self, draft: Draft) -> Sentence:

@@ -172,6 +172,15 @@ def _readings(raw: str) -> set[float]:
     return out
 
 
+MILLIARDS = frozenset({"milliard", "milliards", "millard", "millards", "md", "mds"})  # the French billion
+
+
+def in_milliards(n: Number) -> bool:
+    """A figure said in French billions ("2 000 milliards", "30 millards", "2 Mds")."""
+    word = re.search(r"([^\W\d]+)$", n.text)
+    return n.unit == "scale" and bool(word) and word.group(1).lower() in MILLIARDS
+
+
 def same_number(a: Number, b: Number) -> bool:
     return bool(a.values & b.values)
 
