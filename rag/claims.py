@@ -53,6 +53,12 @@ def _company(name: str) -> str:
     return _DESIGNATOR.sub("", name)
 
 
+def _company_asked(name: str, q_folded: str) -> bool:
+    """A name the question gives without its designator ("DeepSeek AI" when it asks about DeepSeek)."""
+    base = fold(_company(name))
+    return base != fold(name) and len(base) >= 3 and bool(re.search(rf"(?<!\w){re.escape(base)}(?!\w)", q_folded))
+
+
 def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
     """The checkable facts of a sentence: non-trivial numbers and proper names not taken from the question."""
     nums = [n for n in numbers(sentence) if not is_trivial(n)]
@@ -64,7 +70,7 @@ def claims(sentence: str, question: str) -> tuple[list[Number], list[str]]:
             words.pop(0)
         name = re.sub(r"['’]s$", "", " ".join(words))  # "DeepSeek's" -> "DeepSeek"
         key = fold(name)
-        if not name or key in _NOT_NAMES or key in q_folded or fold(_company(name)) in q_folded or len(key) < 3:
+        if not name or key in _NOT_NAMES or key in q_folded or _company_asked(name, q_folded) or len(key) < 3:
             continue
         opens = match.start() == 0 and len(words) == len(match.group(1).split())  # no opening word dropped
         if opens and len(words) == 1 and not re.search(r".[A-Z0-9]", name):
@@ -245,8 +251,12 @@ def _near(word: str, words: set[str]) -> bool:
 
 
 def _spelt(word: str, words: set[str]) -> str | None:
-    """The word of `words` that is `word` spelt another way (one letter in seven may differ), if any."""
-    return next((w for w in words if w[:1] == word[:1] and SequenceMatcher(None, word, w).ratio() >= 0.85), None)
+    """The word of `words` that is `word`, or `word` spelt another way (one letter in seven may
+    differ): the closest, the same one whatever the set's order."""
+    if word in words:
+        return word
+    near = [(r, w) for w in words if w[:1] == word[:1] and (r := SequenceMatcher(None, word, w).ratio()) >= 0.85]
+    return max(near)[1] if near else None
 
 
 # "une chute de 3,5 % du Nasdaq": the figure is the Nasdaq's, whoever the sentence is about

@@ -42,6 +42,8 @@ def test_whose_figure_a_sentence_states_is_the_name_before_it():
     # the markets' loss, not DeepSeek's: no name before the figure
     assert subject_of("The stock markets lost 2,000 billion dollars because of the DeepSeek shock.") is None
     assert subject_of("Jensen Huang est allé voir Donald Trump.") == "Jensen Huang"  # no figure: its first name
+    assert subject_of("En 2024, Meta AI a dépensé 40 milliards.") == "Meta AI"  # a year is no figure of it
+    assert subject_of("On January 27, Nvidia Corp lost 465 billion.") == "Nvidia Corp"  # nor a day
 
 
 def test_a_rival_need_not_name_a_name_the_claim_gives_after_its_figure(scorer):

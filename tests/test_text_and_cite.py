@@ -71,6 +71,7 @@ def test_a_company_named_with_its_designator_is_the_same_company():
     assert missing_claims([], ["Nvidia Corp", "DeepSeek AI"], "Nvidia a perdu 17 %, DeepSeek a gagné") == []
     assert missing_claims([], ["Meta AI"], "Nvidia a perdu 17 %") == ["Meta AI"]
     assert missing_claims([], ["DeepSeek Labs"], "DeepSeek a gagné") == ["DeepSeek Labs"]  # not a designator it knows
+    assert claims("Le groupe Hin Corp a gagné.", "Qui a gagné en Chine ?")[1] == ["Hin Corp"]  # "hin" is no word of it
 
 
 def test_a_misspelt_scale_word_still_states_its_scale():
@@ -296,7 +297,7 @@ FORMULA = ("Pour qualifier le choc DeepSeek, une formule revient sans cesse : «
     ("La formule « révolution copernicienne » est devenue un cliché.", FORMULA, []),
     ("On parle d'une « Révolution Copernicienne ».", FORMULA, []),  # case, accents, a word left out
     ("On parle d'« une vraie révolution copernicienne ».", FORMULA, []),  # three words of four
-    # a word spelt another way is the text's word, as in names (two of three words would be too few)
+    # a word spelt another way is the text's word, as in names (else one of the two words is left out)
     ("DeepSeek est un « moment Sputnik » pour l'Amérique.", "C'est un « moment Spoutnik » pour la Silicon Valley.", []),
     ("DeepSeek est un « moment Gagarine » pour l'Amérique.", "C'est un « moment Spoutnik » pour la Silicon Valley.",
      ["« moment Gagarine »"]),
@@ -361,10 +362,37 @@ def test_a_figure_of_someone_else(question, sentence, others):
     ("How much did Meta spend last year?", "Meta spent 40 billion dollars in 2024.", None),  # a year is not "last year"
     ("How much did Meta spend last year?", "Meta spent 40 billion dollars.", None),  # names no time
     ("Qui a dirigé Meta l'an dernier ?", "Mark Zuckerberg dirige Meta cette année.", None),  # asks a name, not a figure
+    ("Combien Huawei a-t-il vendu en 2024 ?", "Huawei a utilisé 2000 puces.", None),  # four digits, no year
+    ("Combien Nvidia a-t-elle perdu en 2025 ?", "Nvidia a perdu 17 %, son plus fort recul depuis 2020.", None),  # since when
+    ("How much did Meta spend last year?", "This year, Meta announced a new plan.", None),  # states no figure
 ])
 def test_a_figure_for_another_time(question, sentence, when):
     from rag.asks import another_time
     assert another_time(question, sentence) == when
+
+
+@pytest.mark.parametrize("sentence, mended", [
+    # the French milliard said "million" in English: put in billions where the passage states milliards
+    ("The markets lost 2,000 million dollars in all.", "The markets lost 2,000 billion dollars in all."),
+    ("The markets lost 2, 000 million dollars in all.", "The markets lost 2,000 billion dollars in all."),
+    ("It is worth 1,500 million dollars today.", None),  # 1,5 milliard: already right
+    ("It has 500 million users in the US.", None),  # the passage states 500 millions too
+    ("It lost 2 500 million dollars in all.", None),  # not the "500 million" of it
+    ("Les marchés ont perdu 2 000 millions.", None),  # French: the model's own words, left to the check
+    # a figure bound otherwise than the passage bounds it
+    ("ChatGPT utilise environ 16 000 puces.", "ChatGPT utilise plus de 16 000 puces."),
+    ("About 16,000 chips are used by ChatGPT.", "More than 16,000 chips are used by ChatGPT."),
+    ("It spent about $5 million on it.", "It spent more than $5 million on it."),
+    ("It used around 7,000 and that is all.", "It used more than 7,000 and that is all."),  # bound alike twice
+    ("ChatGPT uses no more than 16,000 chips.", None),  # a negated bound is no bound
+    ("DeepSeek uses about 2,000 chips.", None),  # the passage gives it unbound
+])
+def test_a_figure_said_otherwise_than_its_passage_is_said_its_way(sentence, mended):
+    from rag.mend import mend
+    texts = ["Les marchés ont perdu 2 000 milliards de dollars; 1,5 milliard; 500 millions d'utilisateurs et 500 milliards.",
+             "Là où ChatGPT utilise plus de 16 000 puces Nvidia, DeepSeek n’en a besoin que de 2 000.",
+             "Il a dépensé plus de $5 millions, puis plus de 7 000 et encore plus de 7 000 euros."]
+    assert mend(sentence, texts) == (mended or sentence)
 
 
 @pytest.mark.parametrize("text, language", [
