@@ -40,11 +40,26 @@ def quantity_of(num: Number, text: str, asked: str | None = None) -> str | None:
 
 
 def subject_of(sentence: str) -> str | None:
-    """Whose figures a sentence states: the first name before its first figure ("Nvidia a perdu 17 %",
-    "DeepSeek used 2,000 chips"); None when no name comes before it ("The stock markets lost 2,000
-    billion dollars because of the DeepSeek shock" states the markets' loss, not DeepSeek's)."""
-    first = next((n for n in numbers(sentence) if not is_trivial(n)), None)
+    """Whose figures a sentence states: the first name before its first figure, a date or a year
+    left out ("L'action Nvidia a perdu 17 %", "Le 27 janvier, DeepSeek used 2,000 chips"); None
+    when no name comes before it ("The stock markets lost 2,000 billion dollars because of the
+    DeepSeek shock" states the markets' loss, not DeepSeek's). A lone capital opening the sentence
+    is no name (claims())."""
+    first = next((n for n in numbers(sentence) if not is_trivial(n) and not _date(n, sentence)), None)
     return next(iter(claims(sentence[: first.end - len(first.text)] if first else sentence, "")[1]), None)
+
+
+_MONTH = re.compile(r"\s*(?:janv|févr|fevr|mars|avr|mai|juin|juil|août|aout|sept|oct|nov|déc|dec|jan|feb|mar|apr|may|jun"
+                    r"|jul|aug|sep)", re.IGNORECASE)
+
+
+def _date(n: Number, text: str) -> bool:
+    """A year (1900-2099, bare) or a day of a month ("27 janvier", "January 27" is read as 27 after it)."""
+    bare = n.unit == "" and len(n.values) == 1
+    value = next(iter(n.values))
+    return bare and (1900 <= value <= 2099 and value == int(value) or bool(_MONTH.match(text[n.end:]))
+                     or bool(re.search(r"(?:january|february|march|april|may|june|july|august|september|october"
+                                       r"|november|december)\s+$", text[: n.end - len(n.text)], re.IGNORECASE)))
 
 
 @dataclass
