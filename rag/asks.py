@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .claims import QUOTED, claims, named, opening_word
-from .text import STOPWORDS, content_stems, fold, numbers, same_number
+from .text import STOPWORDS, content_stems, fold, is_trivial, numbers, same_number
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
@@ -87,7 +87,10 @@ _FROM_NOW = {
     "this year": r"cette\s+année|this\s+year",
     "next year": r"l['’]an\s+prochain|l['’]année\s+prochaine|next\s+year",
 }
-_YEAR = re.compile(r"(?<![\d,.])(?:19|20)\d{2}(?!\d|[,.]\d)")  # not in "2 023" or "2023,5"
+# a year as the time of a figure ("en 2024", "in fiscal 2024", "pour l'année 2024"), not any four digits
+# ("2000 puces") nor a point since which ("depuis 2020")
+_YEAR = re.compile(r"\b(?:en|in|durant|during|pour|for|fin|début|courant|of)\s+(?:(?:l['’]année|the\s+year|fiscal|l['’]exercice)\s+)?"
+                   r"((?:19|20)\d{2})(?!\d|[,.]\d)", re.IGNORECASE)
 
 
 def _times(text: str) -> tuple[set[str], set[str]]:
@@ -100,9 +103,13 @@ def another_time(question: str, sentence: str) -> str | None:
     """Asked for a figure at one time, the time a sentence gives its figure for instead: "How much did
     Meta spend on AI last year?" answered "Meta plans to spend 65 billion dollars on AI this year"
     (true to its passage). Times said from now are compared with each other, years with years; a
-    sentence that names no time of the question's kind, or names the question's, is not another's."""
+    sentence that names no time of the question's kind, or names the question's, or states no figure
+    (a year aside), is not another's."""
     if not _ASKS_FIGURE.search(question):
         return None
+    if not any(not is_trivial(n) and not (n.unit == "" and all(1900 <= v < 2100 for v in n.values))
+               for n in numbers(sentence)):
+        return None  # no figure: a sentence of context ("This year, Meta announced…")
     for asked, said in zip(_times(question), _times(sentence)):
         if asked and said and not asked & said:
             return ", ".join(sorted(said))
