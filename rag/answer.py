@@ -144,8 +144,7 @@ class Answerer:
             answer.abstain_p, answer.abstain_refused = gate.p, gate.refused
         if doubted:
             _states_something(sentences, standalone)
-        _figure_of_someone_else(standalone, sentences)
-        _figure_of_another_time(standalone, sentences)
+        _figure_of_another(standalone, sentences)
         _in_the_question_language(language, sentences)
         clock.lap("verify")
         # before the meaning check too: an answer that gives nothing asked for costs no judge call
@@ -309,24 +308,21 @@ def _gives_what_is_asked(question: str, sentences: list[Sentence]) -> None:
         s.reason = f"gives no {missing}, which the question asks for"
 
 
-def _figure_of_someone_else(question: str, sentences: list[Sentence]) -> None:
+def _figure_of_another(question: str, sentences: list[Sentence]) -> None:
     """Asked for a figure of Nvidia, a sentence that gives a figure and names only others (DeepSeek's
-    200 engineers for Nvidia's employees) answers about someone else, however true: never the answer."""
+    200 engineers for Nvidia's employees); asked for last year's, one that gives this year's ("Meta
+    plans to spend 65 billion dollars on AI this year"): however true, each answers another question,
+    and is never the answer."""
     for s in sentences:
-        others = someone_else(question, s.text) if s.supported else []
-        if others:
-            s.supported = False
+        if not s.supported:
+            continue
+        if others := someone_else(question, s.text):
             s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
-
-
-def _figure_of_another_time(question: str, sentences: list[Sentence]) -> None:
-    """Asked for last year's figure, a sentence that gives this year's ("Meta plans to spend 65 billion
-    dollars on AI this year" for what it spent last year) answers another question: never the answer."""
-    for s in sentences:
-        when = another_time(question, s.text) if s.supported else None
-        if when:
-            s.supported = False
+        elif when := another_time(question, s.text):
             s.reason = f"gives a figure for {when}, not for the time the question asks about"
+        else:
+            continue
+        s.supported = False
 
 
 _QUOTED_PASSAGE = re.compile(r"[«“\"]\s*([^«»“”\"]{12,})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .claims import QUOTED, claims, named, opening_word
-from .text import STOPWORDS, content_stems, fold, is_trivial, numbers, same_number
+from .text import STOPWORDS, content_stems, fold, is_trivial, is_year, numbers, same_number
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
@@ -107,8 +107,7 @@ def another_time(question: str, sentence: str) -> str | None:
     (a year aside), is not another's."""
     if not _ASKS_FIGURE.search(question):
         return None
-    if not any(not is_trivial(n) and not (n.unit == "" and all(1900 <= v < 2100 for v in n.values))
-               for n in numbers(sentence)):
+    if not any(not is_trivial(n) and not is_year(n) for n in numbers(sentence)):
         return None  # no figure: a sentence of context ("This year, Meta announced…")
     for asked, said in zip(_times(question), _times(sentence)):
         if asked and said and not asked & said:

@@ -93,7 +93,7 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
     return missing + [name for name in names if not named(fold(name), folded, words) and not _surname(name, folded, words)
-                      and not named(fold(_company(name)), folded, words)]
+                      and not ((company := _company(name)) != name and named(fold(company), folded, words))]
 
 
 def misquoted(sentence: str, text: str) -> list[str]:

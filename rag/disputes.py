@@ -10,7 +10,7 @@ from typing import Callable
 from .asks import asked_quantity
 from .claims import claims, named, owner_of
 from .prompt import SentenceScorer
-from .text import STOPWORDS, Number, content_stems, fold, is_trivial, numbers, same_number
+from .text import STOPWORDS, Number, content_stems, fold, is_trivial, is_year, numbers, same_number
 from .types import Excerpt, Span
 
 _PREPOSITIONS = set("par pour avec sans chez vers contre depuis entre selon dans sur sous apres avant "
@@ -41,7 +41,7 @@ def quantity_of(num: Number, text: str, asked: str | None = None) -> str | None:
 
 def subject_of(sentence: str) -> str | None:
     """Whose figures a sentence states: the first name before its first figure, a date or a year
-    left out ("L'action Nvidia a perdu 17 %", "Le 27 janvier, DeepSeek used 2,000 chips"); None
+    left out ("DeepSeek used 2,000 chips", "Le 27 janvier, DeepSeek a utilisé 2 000 puces"); None
     when no name comes before it ("The stock markets lost 2,000 billion dollars because of the
     DeepSeek shock" states the markets' loss, not DeepSeek's). A lone capital opening the sentence
     is no name (claims())."""
@@ -49,17 +49,16 @@ def subject_of(sentence: str) -> str | None:
     return next(iter(claims(sentence[: first.end - len(first.text)] if first else sentence, "")[1]), None)
 
 
-_MONTH = re.compile(r"\s*(?:janv|févr|fevr|mars|avr|mai|juin|juil|août|aout|sept|oct|nov|déc|dec|jan|feb|mar|apr|may|jun"
-                    r"|jul|aug|sep)", re.IGNORECASE)
+_MONTHS = (r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre"
+           r"|decembre|january|february|march|april|may|june|july|august|september|october|november|december")
+_MONTH_AFTER = re.compile(rf"\s*(?:{_MONTHS})\b", re.IGNORECASE)  # "27 janvier"
+_MONTH_BEFORE = re.compile(rf"\b(?:{_MONTHS})\s+$", re.IGNORECASE)  # "January 27"
 
 
 def _date(n: Number, text: str) -> bool:
-    """A year (1900-2099, bare) or a day of a month ("27 janvier", "January 27" is read as 27 after it)."""
-    bare = n.unit == "" and len(n.values) == 1
-    value = next(iter(n.values))
-    return bare and (1900 <= value <= 2099 and value == int(value) or bool(_MONTH.match(text[n.end:]))
-                     or bool(re.search(r"(?:january|february|march|april|may|june|july|august|september|october"
-                                       r"|november|december)\s+$", text[: n.end - len(n.text)], re.IGNORECASE)))
+    """A year, or a day of a month ("27 janvier", "January 27")."""
+    return is_year(n) or n.unit == "" and bool(_MONTH_AFTER.match(text[n.end:])
+                                               or _MONTH_BEFORE.search(text[: n.end - len(n.text)]))
 
 
 @dataclass

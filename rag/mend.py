@@ -30,7 +30,7 @@ _MILLIONS = re.compile(r"(?<![\d.,])(?<!\d\s)(\d{1,3}(?:,\s?\d{3})+|\d+(?:\.\d+)
 def _in_billions(sentence: str, texts: list[str]) -> str:
     """An English sentence's "N million" put in billions where the texts state N milliards and do not
     state N million (read any way: "1,500 million" is "1,5 milliard", already right)."""
-    if detect_language(sentence) != "en":
+    if not _MILLIONS.search(sentence) or detect_language(sentence) != "en":  # most sentences: no passage read
         return sentence
     have = [h for t in texts for h in figures_in(t)]
     milliards = [h for h in have if in_milliards(h)]

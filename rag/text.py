@@ -181,6 +181,12 @@ def in_milliards(n: Number) -> bool:
     return n.unit == "scale" and bool(word) and word.group(1).lower() in MILLIARDS
 
 
+def is_year(n: Number) -> bool:
+    """A bare four-digit figure that reads as a year (1900-2099): "2023", also "2000" of "2000 puces",
+    never "2 000"."""
+    return n.unit == "" and bool(re.fullmatch(r"(?:19|20)\d{2}", n.text))
+
+
 def same_number(a: Number, b: Number) -> bool:
     return bool(a.values & b.values)
 

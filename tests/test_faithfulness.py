@@ -44,6 +44,9 @@ def test_whose_figure_a_sentence_states_is_the_name_before_it():
     assert subject_of("Jensen Huang est allé voir Donald Trump.") == "Jensen Huang"  # no figure: its first name
     assert subject_of("En 2024, Meta AI a dépensé 40 milliards.") == "Meta AI"  # a year is no figure of it
     assert subject_of("On January 27, Nvidia Corp lost 465 billion.") == "Nvidia Corp"  # nor a day
+    # but a count is no date for a word that starts like a month, nor "2 000" a year
+    assert subject_of("Les 500 octets de DeepSeek ont fui.") is None
+    assert subject_of("Les 2 000 marchés de DeepSeek ont perdu 17 %.") is None
 
 
 def test_a_rival_need_not_name_a_name_the_claim_gives_after_its_figure(scorer):
