@@ -6,6 +6,7 @@ import re
 
 from .claims import QUOTED, claims, named, opening_word
 from .text import STOPWORDS, content_stems, fold, is_trivial, is_year, numbers, same_number
+from .times import times
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
@@ -81,24 +82,6 @@ def someone_else(question: str, sentence: str) -> list[str]:
     return names
 
 
-# A time said from now ("l'an dernier", "this year"), or a year
-_FROM_NOW = {
-    "last year": r"l['’]an\s+(?:dernier|passé)|l['’]année\s+(?:dernière|passée)|last\s+year",
-    "this year": r"cette\s+année|this\s+year",
-    "next year": r"l['’]an\s+prochain|l['’]année\s+prochaine|next\s+year",
-}
-# a year as the time of a figure ("en 2024", "in fiscal 2024", "pour l'année 2024"), not any four digits
-# ("2000 puces") nor a point since which ("depuis 2020")
-_YEAR = re.compile(r"\b(?:en|in|durant|during|pour|for|fin|début|courant|of)\s+(?:(?:l['’]année|the\s+year|fiscal|l['’]exercice)\s+)?"
-                   r"((?:19|20)\d{2})(?!\d|[,.]\d)", re.IGNORECASE)
-
-
-def _times(text: str) -> tuple[set[str], set[str]]:
-    """(the times said from now, the years) a text names."""
-    return ({k for k, words in _FROM_NOW.items() if re.search(rf"\b(?:{words})\b", text, re.IGNORECASE)},
-            set(_YEAR.findall(text)))
-
-
 def another_time(question: str, sentence: str) -> str | None:
     """Asked for a figure at one time, the time a sentence gives its figure for instead: "How much did
     Meta spend on AI last year?" answered "Meta plans to spend 65 billion dollars on AI this year"
@@ -109,7 +92,7 @@ def another_time(question: str, sentence: str) -> str | None:
         return None
     if not any(not is_trivial(n) and not is_year(n) for n in numbers(sentence)):
         return None  # no figure: a sentence of context ("This year, Meta announced…")
-    for asked, said in zip(_times(question), _times(sentence)):
+    for asked, said in zip(times(question), times(sentence)):
         if asked and said and not asked & said:
             return ", ".join(sorted(said))
     return None

@@ -120,7 +120,7 @@ class Verifier:
             text = " ".join(self.texts[n] for n in best)
             missing, foreign = lexical(nums, names, draft.text, text, self.question)
             reason = (f"not in the cited passages: {', '.join(missing)}" if missing
-                      else f"the cited passages give it to another: {', '.join(foreign)}" if foreign
+                      else f"the cited passages give it to another owner or time: {', '.join(foreign)}" if foreign
                       else "no passage supports it")
             return Sentence(draft.text, [self.cite(n, draft.text, nums) for n in valid], False, reason)
         if not (nums or names):

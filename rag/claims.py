@@ -4,7 +4,7 @@ English way, and its proper names) and whether a text states them, for the same 
     claims(sentence, question) -> (numbers, names)    the question's own names left out
     missing_claims(numbers, names, text) -> what the text never states
     misquoted(sentence, text) -> quotations the text does not have
-    misattributed(numbers, sentence, text) -> what the text gives to someone else
+    misattributed(numbers, sentence, text) -> what the text gives to someone else, or dates otherwise
     lexical(numbers, names, sentence, text) -> (missing + misquoted, misattributed): the whole rule
 
 It cannot see a paraphrase that changes the meaning without changing a figure or a name (e.g. "rose"
@@ -16,6 +16,7 @@ import re
 from difflib import SequenceMatcher
 
 from .text import STOPWORDS, Number, detect_language, fold, is_trivial, numbers, same_number, sentence_spans
+from .times import misdated
 
 _NAME = re.compile(r"(?<![\w'’&-])([A-ZÀ-Ý][\w'’&-]*[A-Za-zà-ÿ](?:\s+[A-ZÀ-Ý][\w'’&-]+)*)")  # "S&P 500" too
 _NOT_NAMES = set(fold(w) for w in (
@@ -142,7 +143,8 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
     languages an owner _SAME_PLACE does not know ("des Français" / "French") is left to the judge,
     unless the sentence names someone else whom the text names too. Then the same for a figure the
     text states only in a clause about someone else (other_clause), and a name the sentence gives
-    twice where the text gives another (named_twice)."""
+    twice where the text gives another (named_twice), and a figure the sentence dates otherwise than
+    the text (rag.times.misdated: "last year" for the text's "cette année")."""
     said = fold(sentence + " " + question)
     # across languages, an owner the sentence does not name may be under its translation ("des Français"
     # / "French"), unless _SAME_PLACE knows it, or the sentence gives the figure to a name the text
@@ -160,7 +162,7 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
             out.append(f"{n.text} ({owners[0]})")
         else:
             rest.append(n)
-    return out + other_clause(rest, sentence, text) + named_twice(sentence, text)
+    return out + other_clause(rest, sentence, text) + named_twice(sentence, text) + misdated(rest, sentence, text)
 
 
 def named_twice(sentence: str, text: str) -> list[str]:

@@ -97,7 +97,7 @@ class SupportCheck:
         if missing:
             return Verdict(False, "not in the cited text: " + ", ".join(missing))
         if foreign:  # "3,5 % du Nasdaq" for Nvidia's fall: the small judge accepts it (known miss)
-            return Verdict(False, "the cited text gives it to another: " + ", ".join(foreign))
+            return Verdict(False, "the cited text gives it to another owner or time: " + ", ".join(foreign))
         p = self.judge.probability(question, sentence, span_text)
         threshold = self.threshold
         if not strict and detect_language(sentence) != detect_language(span_text):

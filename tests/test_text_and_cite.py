@@ -371,6 +371,27 @@ def test_a_figure_for_another_time(question, sentence, when):
     assert another_time(question, sentence) == when
 
 
+_PLANS = ("Pendant qu’OpenAI mise sur un branding froid, et que Meta prévoit 65 milliards de dollars cette année "
+          "pour l’IA, Sam Altman a estimé l’an dernier que l’industrie aurait besoin de 7 000 milliards.")
+
+
+@pytest.mark.parametrize("sentence, text, wrong", [
+    ("Meta spent 65 billion dollars on AI last year.", _PLANS, ["65 billion (this year)"]),  # the nearest time is the figure's
+    ("Meta prévoit 65 milliards de dollars cette année.", _PLANS, []),
+    ("Meta prévoit 65 milliards de dollars.", _PLANS, []),  # the sentence dates it not at all
+    ("L'an dernier, Altman estimait le besoin à 7 000 milliards.", _PLANS, []),
+    ("Meta prévoit 65 milliards en 2025.", _PLANS, []),  # a year is not compared with "this year"
+    ("Huawei a vendu 10 millions de téléphones en 2023.", "En 2024, Huawei a vendu 10 millions de téléphones.", ["10 millions (2024)"]),
+    ("Huawei a vendu 10 millions de téléphones en 2023.",
+     "En 2024, Huawei a vendu 10 millions de téléphones. Il en avait vendu 10 millions en 2023 aussi.", []),  # also the sentence's
+    ("Huawei a vendu 10 millions de téléphones en 2023.", "En 2024, Huawei a vendu 10 millions. Bilan : 10 millions.", []),  # also undated
+])
+def test_a_figure_dated_otherwise(sentence, text, wrong):
+    from rag.text import numbers
+    from rag.times import misdated
+    assert misdated(numbers(sentence), sentence, text) == wrong
+
+
 @pytest.mark.parametrize("sentence, mended", [
     # the French milliard said "million" in English: put in billions where the passage states milliards
     ("The markets lost 2,000 million dollars in all.", "The markets lost 2,000 billion dollars in all."),

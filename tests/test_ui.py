@@ -127,7 +127,7 @@ def test_abstention_and_conflicts_are_marked():
     dispute_only = _answer(
         text="Les sources divergent : 14 % (Nvidia <x>) [1] ; 20 % (DeepSeek) [2].",
         citations=[_citation(), _citation(2, doc2, "20 %", source="002.txt", title="Autre")],
-        sentences=[Sentence("L'action Nvidia a chuté de 3,5 %.", [], False, "the cited passages give it to another")],
+        sentences=[Sentence("L'action Nvidia a chuté de 3,5 %.", [], False, "the cited passages give it to another owner or time")],
         conflicts=[note],
     )
     message = render.answer_message(dispute_only, 5)
