@@ -91,10 +91,13 @@ class Verifier:
     def check(self, drafts: list[Draft]) -> list[Sentence]:
         return [self._check_one(self._mended(d)) for d in drafts]
 
+    def _cited_else_all(self, draft: Draft) -> list[int]:
+        """The shown passages the draft cites; all of them when it cites none of them."""
+        return [n for n in draft.cited if n in self.spans] or list(self.spans)
+
     def _mended(self, draft: Draft) -> Draft:
         """The draft with its figures said as the passages it cites (else any) say them (rag.mend)."""
-        texts = [self.texts[n] for n in draft.cited if n in self.texts] or list(self.texts.values())
-        text = mend(draft.text, texts)
+        text = mend(draft.text, [self.texts[n] for n in self._cited_else_all(draft)])
         return draft if text == draft.text else Draft(text, draft.cited)
 
     def _check_one(self, draft: Draft) -> Sentence:
@@ -116,8 +119,7 @@ class Verifier:
             if holders:
                 supporting = [max(holders, key=lambda n: self._best_span(n, draft.text, nums)[1])]
         if not supporting:
-            best = valid or list(passages)
-            text = " ".join(self.texts[n] for n in best)
+            text = " ".join(self.texts[n] for n in self._cited_else_all(draft))
             missing, foreign = lexical(nums, names, draft.text, text, self.question)
             reason = (f"not in the cited passages: {', '.join(missing)}" if missing
                       else f"the cited passages give it to another owner or time: {', '.join(foreign)}" if foreign
