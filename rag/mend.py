@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from .claims import figures_in
-from .text import Number, detect_language, in_milliards, numbers, same_number
+from .text import Number, content_stems, detect_language, fold, in_milliards, numbers, same_number
 
 
 def mend(sentence: str, texts: list[str]) -> str:
@@ -68,16 +68,33 @@ def _bound(text: str, figure: Number) -> tuple[str, int, int] | None:
     return None
 
 
+_NOUN_AFTER = re.compile(r"\s*(?:de\s+|d['’]|of\s+)?([^\W\d]{3,})")
+
+
+def _counts_alike(sentence: str, figure: Number, text: str, theirs: Number) -> bool:
+    """Whether the same figure may count the same thing in both: not when, in one language, the nouns
+    right after them differ ("16 000 puces" is not the "16 000 employés" of another passage); across
+    languages the nouns cannot be compared, and a figure with no noun after it counts anything."""
+    if detect_language(sentence) != detect_language(text):
+        return True
+    mine, other = _NOUN_AFTER.match(sentence, figure.end), _NOUN_AFTER.match(text, theirs.end)
+    if not (mine and other):
+        return True
+    return bool(content_stems(mine.group(1)) & content_stems(other.group(1))) or fold(mine.group(1)) == fold(other.group(1))
+
+
 def _with_their_bounds(sentence: str, texts: list[str]) -> str:
     """A figure the sentence bounds otherwise than the texts do, given their bound in the sentence's
-    language. Only a figure both bound, and bound one way wherever the texts state it."""
+    language. Only a figure both bound, and bound one way wherever the texts state it for the same
+    thing (_counts_alike)."""
     if not _ANY_BOUND.search(sentence):
         return sentence
     language = "en" if detect_language(sentence) == "en" else "fr"
     out = sentence
     for n in reversed(numbers(sentence)):  # from the end: the offsets before an edit stay right
         mine = _bound(out, n)
-        theirs = {b[0] if (b := _bound(t, h)) else None for t in texts for h in figures_in(t) if same_number(n, h)}
+        theirs = {b[0] if (b := _bound(t, h)) else None for t in texts for h in figures_in(t)
+                  if same_number(n, h) and _counts_alike(out, n, t, h)}
         if mine is None or len(theirs) != 1 or None in theirs or mine[0] in theirs:
             continue
         words = _BOUND_WORDS[theirs.pop()][language]

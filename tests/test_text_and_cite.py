@@ -407,12 +407,15 @@ def test_a_figure_dated_otherwise(sentence, text, wrong):
     ("It used around 7,000 and that is all.", "It used more than 7,000 and that is all."),  # bound alike twice
     ("ChatGPT uses no more than 16,000 chips.", None),  # a negated bound is no bound
     ("DeepSeek uses about 2,000 chips.", None),  # the passage gives it unbound
+    ("Nvidia compte environ 12 000 employés.", None),  # the passage's 12 000 counts chips, bound otherwise
+    ("Nvidia a vendu environ 12 000 puces.", "Nvidia a vendu moins de 12 000 puces."),
 ])
 def test_a_figure_said_otherwise_than_its_passage_is_said_its_way(sentence, mended):
     from rag.mend import mend
     texts = ["Les marchés ont perdu 2 000 milliards de dollars; 1,5 milliard; 500 millions d'utilisateurs et 500 milliards.",
              "Là où ChatGPT utilise plus de 16 000 puces Nvidia, DeepSeek n’en a besoin que de 2 000.",
-             "Il a dépensé plus de $5 millions, puis plus de 7 000 et encore plus de 7 000 euros."]
+             "Il a dépensé plus de $5 millions, puis plus de 7 000 et encore plus de 7 000 euros.",
+             "Nvidia a vendu moins de 12 000 puces."]
     assert mend(sentence, texts) == (mended or sentence)
 
 
