@@ -144,7 +144,7 @@ class Answerer:
             answer.abstain_p, answer.abstain_refused = gate.p, gate.refused
         if doubted:
             _states_something(sentences, standalone)
-        _figure_of_another(standalone, sentences)
+        _figure_of_another(standalone, sentences, {c.n: c.text for c in verifier.citations})
         _in_the_question_language(language, sentences)
         clock.lap("verify")
         # before the meaning check too: an answer that gives nothing asked for costs no judge call
@@ -308,17 +308,18 @@ def _gives_what_is_asked(question: str, sentences: list[Sentence]) -> None:
         s.reason = f"gives no {missing}, which the question asks for"
 
 
-def _figure_of_another(question: str, sentences: list[Sentence]) -> None:
+def _figure_of_another(question: str, sentences: list[Sentence], cited: dict[int, str]) -> None:
     """Asked for a figure of Nvidia, a sentence that gives a figure and names only others (DeepSeek's
     200 engineers for Nvidia's employees); asked for last year's, one that gives this year's ("Meta
-    plans to spend 65 billion dollars on AI this year"): however true, each answers another question,
-    and is never the answer."""
+    plans to spend 65 billion dollars on AI this year", or with no time where the span it cites says
+    "cette année"): however true, each answers another question, and is never the answer. `cited`:
+    the text of each citation, by number."""
     for s in sentences:
         if not s.supported:
             continue
         if others := someone_else(question, s.text):
             s.reason = f"gives a figure of {', '.join(dict.fromkeys(others))}, not of whom the question asks about"
-        elif when := another_time(question, s.text):
+        elif when := another_time(question, s.text, " ".join(cited.get(n, "") for n in s.citations)):
             s.reason = f"gives a figure for {when}, not for the time the question asks about"
         else:
             continue

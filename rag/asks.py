@@ -6,7 +6,7 @@ import re
 
 from .claims import QUOTED, claims, named, opening_word
 from .text import STOPWORDS, content_stems, fold, is_trivial, is_year, numbers, same_number
-from .times import times
+from .times import given_times, times
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
@@ -82,19 +82,28 @@ def someone_else(question: str, sentence: str) -> list[str]:
     return names
 
 
-def another_time(question: str, sentence: str) -> str | None:
+def another_time(question: str, sentence: str, cited: str = "") -> str | None:
     """Asked for a figure at one time, the time a sentence gives its figure for instead: "How much did
     Meta spend on AI last year?" answered "Meta plans to spend 65 billion dollars on AI this year"
-    (true to its passage). Times said from now are compared with each other, years with years; a
-    sentence that names no time of the question's kind, or names the question's, or states no figure
-    (a year aside), is not another's."""
+    (true to its passage). Times said from now are compared with each other, years with years. A
+    sentence that names no time of the question's kind has its figure's time from `cited`, the text
+    it cites ("Meta plans to spend 65 billion dollars on AI" from "…Meta prévoit 65 milliards de
+    dollars cette année…"). Not another's: a sentence that names the question's time, that states no
+    figure (a year aside), or whose figure its cited text dates not at all, or once for the question's
+    time."""
     if not _ASKS_FIGURE.search(question):
         return None
-    if not any(not is_trivial(n) and not is_year(n) for n in numbers(sentence)):
+    figures = [n for n in numbers(sentence) if not is_trivial(n) and not is_year(n)]
+    if not figures:
         return None  # no figure: a sentence of context ("This year, Meta announced…")
-    for asked, said in zip(times(question), times(sentence)):
+    for kind, asked, said in zip(("from now", "year"), times(question), times(sentence)):
         if asked and said and not asked & said:
             return ", ".join(sorted(said))
+        if asked and not said and cited:
+            for n in figures:
+                given = [t.get(kind) for t in given_times(n, cited)]
+                if given and all(g is not None and g not in asked for g in given):
+                    return given[0]
     return None
 
 

@@ -3,7 +3,8 @@
 the lexical rule (rag.claims: a sentence that dates a passage's figure otherwise than the passage).
 
     times(text) -> (times said from now, years)       e.g. ({"last year"}, {"2024"})
-    time_of(figure, text) -> the same, for the time nearest the figure in its sentence
+    given_times(figure, text) -> for each sentence of `text` stating the figure, the time said
+                                 nearest it, of each kind: [{"from now": "this year"}, {}]
     misdated(figures, sentence, text) -> the figures `text` gives for another time
 """
 from __future__ import annotations
@@ -65,6 +66,18 @@ def _checkable(n: Number) -> bool:
     return not is_trivial(n) and not is_year(n)
 
 
+def given_times(n: Number, text: str) -> list[dict[str, str]]:
+    """For each sentence of `text` that states figure `n`, the time said nearest it, of each kind
+    ({"from now": "this year", "year": "2025"}; {} where undated)."""
+    out = []
+    for s in sentence_spans(text):
+        figures = [h for h in numbers(s.text) if _checkable(h) and same_number(n, h)]
+        if figures:
+            marks = _marks(s.text)
+            out += [_nearest(marks, h.end) for h in figures]
+    return out
+
+
 def misdated(nums: list[Number], sentence: str, text: str) -> list[str]:
     """Figures of `sentence` that it dates otherwise than `text` does: "Meta spent 65 billion dollars
     on AI last year" from "…et que Meta prévoit 65 milliards de dollars cette année pour l'IA, Sam
@@ -75,16 +88,12 @@ def misdated(nums: list[Number], sentence: str, text: str) -> list[str]:
     mine = _marks(sentence)
     if not mine:  # the common case: the text need not be split (the Verifier asks every passage)
         return []
-    pieces = [(_marks(s.text), [h for h in numbers(s.text) if _checkable(h)]) for s in sentence_spans(text)]
     out = []
     for n in nums:
         if not _checkable(n):
             continue
         said = _nearest(mine, n.end)
-        theirs = [_nearest(marks, h.end) for marks, figures in pieces for h in figures if same_number(n, h)]
-        if not theirs:
-            continue
-        given = [_another(t, said) for t in theirs]
-        if all(given):  # every time the text states it, it dates it otherwise
+        given = [_another(t, said) for t in given_times(n, text)]
+        if given and all(given):  # every time the text states it, it dates it otherwise
             out.append(f"{n.text} ({given[0]})")
     return out

@@ -529,6 +529,11 @@ def test_a_figure_for_another_time_is_no_answer(embedder):
     assert last.sentences[0].reason == "gives a figure for this year, not for the time the question asks about"
     _, this = run(Desk([plans], FakeLLM([reply]), embedder), "Combien Meta prévoit-elle pour l'IA cette année ?")
     assert not this.abstained and this.sentences[0].supported
+    # the same figure with no time said: the span it cites dates it
+    _, undated = run(Desk([plans], FakeLLM(["Meta prévoit 65 milliards de dollars pour l'IA [1]."]), embedder),
+                     "Combien Meta a-t-elle dépensé pour l'IA l'an dernier ?")
+    assert undated.abstained
+    assert undated.sentences[0].reason == "gives a figure for this year, not for the time the question asks about"
 
 
 def test_a_figure_the_cited_text_dates_otherwise_is_not_supported(embedder):

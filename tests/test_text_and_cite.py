@@ -371,6 +371,26 @@ def test_a_figure_for_another_time(question, sentence, when):
     assert another_time(question, sentence) == when
 
 
+_META = "Pendant qu’OpenAI mise sur un branding, et que Meta prévoit 65 milliards de dollars cette année pour l’IA, Sam Altman a estimé l’an dernier que…"
+
+
+@pytest.mark.parametrize("question, sentence, cited, when", [
+    # a sentence that names no time: its figure's time is the one its cited text gives it
+    ("How much did Meta spend on AI last year?", "Meta plans to spend 65 billion dollars on AI.", _META, "this year"),
+    ("Combien Meta prévoit-elle pour l'IA cette année ?", "Meta prévoit 65 milliards de dollars.", _META, None),
+    ("How much did Meta spend on AI last year?", "Meta plans to spend 65 billion dollars on AI.",
+     _META + " Bilan : 65 milliards de dollars.", None),  # also stated undated
+    ("How much did Meta spend on AI?", "Meta plans to spend 65 billion dollars on AI.", _META, None),  # asks no time
+    ("Combien Huawei a-t-il vendu en 2024 ?", "Huawei a vendu 10 millions de téléphones.",
+     "En 2023, Huawei a vendu 10 millions de téléphones.", "2023"),
+    ("Combien Huawei a-t-il vendu en 2024 ?", "Huawei a vendu 10 millions de téléphones.",
+     "Huawei a vendu 10 millions de téléphones.", None),  # the text dates it not at all
+])
+def test_a_figure_for_another_time_by_its_cited_text(question, sentence, cited, when):
+    from rag.asks import another_time
+    assert another_time(question, sentence, cited) == when
+
+
 _PLANS = ("Pendant qu’OpenAI mise sur un branding froid, et que Meta prévoit 65 milliards de dollars cette année "
           "pour l’IA, Sam Altman a estimé l’an dernier que l’industrie aurait besoin de 7 000 milliards.")
 
