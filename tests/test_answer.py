@@ -45,6 +45,16 @@ def test_question_the_corpus_cannot_answer_abstains(bot):
     assert answer.citations == []
 
 
+def test_a_figure_for_another_time_is_not_the_answer(bot):
+    """unans-34 of the eval, a near miss: the corpus gives Meta's 65 milliards for this year only
+    ("…Meta prévoit 65 milliards de dollars cette année…, Sam Altman a estimé l'an dernier…"). The
+    model wrote "Meta spent 65 billion dollars on AI last year [1]" (or "…this year"), true-looking
+    and cited; whichever it writes, it is no answer."""
+    answer = bot.ask("How much did Meta spend on AI last year?")
+    assert answer.abstained, [(s.text, s.reason) for s in answer.sentences]
+    assert "65" not in answer.text and answer.citations == []
+
+
 # The same elliptical question means another company under another history: ignoring the history
 # cannot answer both (eval/questions.jsonl, followup-01).
 FOLLOW_UP = "Et qui la dirige ?"
