@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from .claims import QUOTED, claims, named, opening_word
-from .text import STOPWORDS, content_stems, fold, is_trivial, is_year, numbers, same_number
-from .times import given_times, times
+from .text import STOPWORDS, content_stems, fold, numbers, same_number
+from .times import checkable, dated_otherwise, given_times, times
 
 _COUNTED = re.compile(r"\bcombien\s+d(?:e\s+|['’])([^\W\d]{3,})", re.IGNORECASE)
 
@@ -88,22 +88,25 @@ def another_time(question: str, sentence: str, cited: str = "") -> str | None:
     (true to its passage). Times said from now are compared with each other, years with years. A
     sentence that names no time of the question's kind has its figure's time from `cited`, the text
     it cites ("Meta plans to spend 65 billion dollars on AI" from "…Meta prévoit 65 milliards de
-    dollars cette année…"). Not another's: a sentence that names the question's time, that states no
-    figure (a year aside), or whose figure its cited text dates not at all, or once for the question's
-    time."""
+    dollars cette année…"), when it names no time at all. Not another's: a sentence that names the
+    question's time, that states no figure (a year aside), or whose figure its cited text dates not
+    at all, or once for the question's time."""
     if not _ASKS_FIGURE.search(question):
         return None
-    figures = [n for n in numbers(sentence) if not is_trivial(n) and not is_year(n)]
+    figures = [n for n in numbers(sentence) if checkable(n)]
     if not figures:
         return None  # no figure: a sentence of context ("This year, Meta announced…")
-    for kind, asked, said in zip(("from now", "year"), times(question), times(sentence)):
-        if asked and said and not asked & said:
-            return ", ".join(sorted(said))
-        if asked and not said and cited:
-            for n in figures:
-                given = [t.get(kind) for t in given_times(n, cited)]
-                if given and all(g is not None and g not in asked for g in given):
-                    return given[0]
+    asked, said = times(question), times(sentence)
+    for wanted, gives in zip(asked, said):
+        if wanted and gives and not wanted & gives:
+            return ", ".join(sorted(gives))
+    if any(said) or not cited:
+        return None
+    allowed = {"from now": asked[0], "year": asked[1]}
+    for n in figures:
+        given = [dated_otherwise(t, allowed) for t in given_times(n, cited)]
+        if given and all(given):  # every time the cited text states it, for another time
+            return given[0]
     return None
 
 

@@ -92,7 +92,8 @@ class Verifier:
         return [self._check_one(self._mended(d)) for d in drafts]
 
     def _cited_else_all(self, draft: Draft) -> list[int]:
-        """The shown passages the draft cites; all of them when it cites none of them."""
+        """The passages the draft cites among those that can support it (the ones shown to the model:
+        the check runs before widen()); all of them when it cites none of them."""
         return [n for n in draft.cited if n in self.spans] or list(self.spans)
 
     def _mended(self, draft: Draft) -> Draft:

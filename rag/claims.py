@@ -162,7 +162,9 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
             out.append(f"{n.text} ({owners[0]})")
         else:
             rest.append(n)
-    return out + other_clause(rest, sentence, text) + named_twice(sentence, text) + misdated(rest, sentence, text)
+    clause = other_clause(rest, sentence, text)
+    undated = [n for n in rest if not any(c.startswith(n.text + " (") for c in clause)]  # each figure said once
+    return out + clause + named_twice(sentence, text) + misdated(undated, sentence, text)
 
 
 def named_twice(sentence: str, text: str) -> list[str]:

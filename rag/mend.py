@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from .claims import figures_in
-from .text import Number, content_stems, detect_language, fold, in_milliards, numbers, same_number
+from .text import STOPWORDS, Number, content_stems, detect_language, fold, in_milliards, numbers, same_number
 
 
 def mend(sentence: str, texts: list[str]) -> str:
@@ -74,12 +74,13 @@ _NOUN_AFTER = re.compile(r"\s*(?:de\s+|d['’]|of\s+)?([^\W\d]{3,})")
 def _counts_alike(sentence: str, figure: Number, text: str, theirs: Number) -> bool:
     """Whether the same figure may count the same thing in both: not when, in one language, the nouns
     right after them differ ("16 000 puces" is not the "16 000 employés" of another passage); across
-    languages the nouns cannot be compared, and a figure with no noun after it counts anything."""
+    languages the nouns cannot be compared (in practice the rule reads French answers: a short
+    English sentence is often taken for French), and a figure with no noun after it counts anything."""
     if detect_language(sentence) != detect_language(text):
         return True
     mine, other = _NOUN_AFTER.match(sentence, figure.end), _NOUN_AFTER.match(text, theirs.end)
-    if not (mine and other):
-        return True
+    if not (mine and other) or fold(mine.group(1)) in STOPWORDS or fold(other.group(1)) in STOPWORDS:
+        return True  # "12 000 de ses employés": no noun right after
     return bool(content_stems(mine.group(1)) & content_stems(other.group(1))) or fold(mine.group(1)) == fold(other.group(1))
 
 

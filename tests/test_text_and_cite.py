@@ -385,6 +385,9 @@ _META = "Pendant qu’OpenAI mise sur un branding, et que Meta prévoit 65 milli
      "En 2023, Huawei a vendu 10 millions de téléphones.", "2023"),
     ("Combien Huawei a-t-il vendu en 2024 ?", "Huawei a vendu 10 millions de téléphones.",
      "Huawei a vendu 10 millions de téléphones.", None),  # the text dates it not at all
+    ("How many employees did Nvidia have in 2024?", "Nvidia had 36,000 employees.",
+     "En 2024, le groupe Nvidia comptait au total 36 000 employés, contre 29 600 en 2023.", None),  # 2023 is 29 600's
+    ("How much did Meta spend last year?", "Meta spent 65 billion dollars in 2024.", _META, None),  # the sentence dates it
 ])
 def test_a_figure_for_another_time_by_its_cited_text(question, sentence, cited, when):
     from rag.asks import another_time
@@ -405,6 +408,19 @@ _PLANS = ("Pendant qu’OpenAI mise sur un branding froid, et que Meta prévoit 
     ("Huawei a vendu 10 millions de téléphones en 2023.",
      "En 2024, Huawei a vendu 10 millions de téléphones. Il en avait vendu 10 millions en 2023 aussi.", []),  # also the sentence's
     ("Huawei a vendu 10 millions de téléphones en 2023.", "En 2024, Huawei a vendu 10 millions. Bilan : 10 millions.", []),  # also undated
+    # each time dates the figure nearest it, not across "contre", ";" or a clause set off by commas
+    ("Cette année, Meta prévoit 65 milliards, contre 40 milliards l'an dernier.",
+     "Meta prévoit 65 milliards cette année, contre 40 milliards l'an dernier.", []),
+    ("Last year, Meta spent 40 billion dollars, and this year it plans 65 billion.",
+     "Meta a dépensé 40 milliards de dollars l'an dernier et prévoit 65 milliards cette année.", []),
+    ("Nvidia had 36,000 employees in 2024.", "En 2024, le groupe Nvidia comptait au total 36 000 employés, contre 29 600 en 2023.", []),
+    ("Nvidia had 36,000 employees in 2023.", "En 2024, le groupe Nvidia comptait au total 36 000 employés, contre 29 600 en 2023.",
+     ["36,000 (2024)"]),
+    ("Meta spent 40 billion dollars last year.", "L'an dernier, Meta a dépensé 40 milliards de dollars ; cette année, elle prévoit 65 milliards.", []),
+    ("Meta, which lost 5 billion last year, plans 65 billion.", "Meta prévoit 65 milliards cette année.", []),
+    ("Nvidia, founded in 1993, has 36,000 employees.", "Nvidia compte 36 000 employés en 2024.", []),
+    ("Nvidia a dépensé 5 milliards pour 2000 chercheurs.", "En 2024, Nvidia a dépensé 5 milliards pour 2 000 chercheurs.", []),
+    ("Cette année-là, Meta a dépensé 40 milliards.", "Meta a dépensé 40 milliards l'an dernier.", []),  # "that year"
 ])
 def test_a_figure_dated_otherwise(sentence, text, wrong):
     from rag.text import numbers
