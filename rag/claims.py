@@ -163,8 +163,8 @@ def misattributed(nums: list[Number], sentence: str, text: str, question: str = 
         else:
             rest.append(n)
     clause = other_clause(rest, sentence, text)
-    undated = [n for n in rest if not any(c.startswith(n.text + " (") for c in clause)]  # each figure said once
-    return out + clause + named_twice(sentence, text) + misdated(undated, sentence, text)
+    unreported = [n for n in rest if not any(c.startswith(n.text + " (") for c in clause)]  # each figure reported once
+    return out + clause + named_twice(sentence, text) + misdated(unreported, sentence, text)
 
 
 def named_twice(sentence: str, text: str) -> list[str]:
