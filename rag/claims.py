@@ -49,14 +49,14 @@ _ALIASES = {name: group for group in _SAME_PLACE for name in group}
 _DESIGNATOR = re.compile(r"\s+(?:AI|IA|Inc|Corp|Corporation|Ltd|LLC|Group|Groupe|SA|SAS|GmbH|PLC|Holdings?)\.?$")
 
 
-def _company(name: str) -> str:
+def company(name: str) -> str:
     """The name without its designator ("DeepSeek AI" -> "DeepSeek")."""
     return _DESIGNATOR.sub("", name)
 
 
 def _company_asked(name: str, q_folded: str) -> bool:
     """A name the question gives without its designator ("DeepSeek AI" when it asks about DeepSeek)."""
-    base = fold(_company(name))
+    base = fold(company(name))
     return base != fold(name) and len(base) >= 3 and bool(re.search(rf"(?<!\w){re.escape(base)}(?!\w)", q_folded))
 
 
@@ -94,7 +94,7 @@ def missing_claims(nums: list[Number], names: list[str], text: str) -> list[str]
     words = set(re.findall(r"\w+", folded))
     missing = [n.text for n in nums if not any(same_number(n, h) for h in have)]
     return missing + [name for name in names if not named(fold(name), folded, words) and not _surname(name, folded, words)
-                      and not ((company := _company(name)) != name and named(fold(company), folded, words))]
+                      and not ((base := company(name)) != name and named(fold(base), folded, words))]
 
 
 def misquoted(sentence: str, text: str) -> list[str]:

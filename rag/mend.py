@@ -2,24 +2,45 @@
 figure's form but not on the figure, before the sentence is checked:
 
     mend(sentence, texts) -> the sentence, its slips put right (the same string when there are none)
+    as_named(sentence, texts, question) -> its company names as the texts or the question say them
 
 Two slips, both seen in the eval: an English "2,000 million" for the passage's "2 000 milliards" (the
 French milliard translated as million: conflict-13), and a figure bound otherwise than the passage
 bounds it ("environ 16 000 puces" for "plus de 16 000 puces": fact-06). Both made a true sentence be
 refused and the answer abstain. A mended sentence is then checked like any other (the lexical rule,
 then the judge).
+
+The judge (rag.support) reads a company's name as its span or the question says it: "l'application
+DeepSeek AI" where the span says "l'apps" and the question "l'application DeepSeek" got P(supported)
+0.51, and 0.89 without the "AI" (fact-12). The sentence shown keeps the model's words.
 """
 from __future__ import annotations
 
 import re
 
-from .claims import figures_in
+from .claims import claims, company, figures_in, named
 from .text import STOPWORDS, Number, content_stems, detect_language, fold, in_milliards, numbers, same_number
 
 
 def mend(sentence: str, texts: list[str]) -> str:
     """`sentence` with its figures said as `texts` (the passages it cites) say them."""
     return _with_their_bounds(_in_billions(sentence, texts), texts)
+
+
+def as_named(sentence: str, texts: list[str], question: str) -> str:
+    """A name with a designator ("DeepSeek AI", "Nvidia Corp.") said without it, where the texts never
+    give it with it and the question or the texts give it without ("DeepSeek"): the same company
+    (rag.claims.company), as its sources name it."""
+    folded = [fold(t) for t in texts]
+    out = sentence
+    for name in dict.fromkeys(claims(sentence, "")[1]):
+        base = company(name)
+        if base == name or any(named(fold(name), f) for f in folded):
+            continue
+        if any(named(fold(base), f) for f in [*folded, fold(question)]):
+            # "Nvidia Corp. a perdu" -> "Nvidia a perdu": the designator's dot too, not a sentence's end
+            out = re.sub(rf"(?<![\w-]){re.escape(name)}(?:\.(?=\s+[a-zà-ÿ]))?(?![\w-])", base, out)
+    return out
 
 
 # "2,000 million", "2, 000 million" (the model's thousands separator, spaced), "1.5 million"; not the

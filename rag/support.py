@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .claims import claims, lexical
 from .llms import LLM
+from .mend import as_named
 from .text import detect_language
 
 
@@ -98,7 +99,8 @@ class SupportCheck:
             return Verdict(False, "not in the cited text: " + ", ".join(missing))
         if foreign:  # "3,5 % du Nasdaq" for Nvidia's fall: the small judge accepts it (known miss)
             return Verdict(False, "the cited text gives it to another owner or time: " + ", ".join(foreign))
-        p = self.judge.probability(question, sentence, span_text)
+        # the judge reads a company as the span or the question names it ("DeepSeek AI" -> "DeepSeek")
+        p = self.judge.probability(question, as_named(sentence, [span_text], question), span_text)
         threshold = self.threshold
         if not strict and detect_language(sentence) != detect_language(span_text):
             threshold -= CROSS_LINGUAL_MARGIN
