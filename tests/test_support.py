@@ -155,6 +155,36 @@ def test_a_figure_the_span_gives_to_the_other_entity_is_caught_before_the_judge(
     assert check.verdict("De combien le Nasdaq a-t-il chuté ?", "Le Nasdaq a chuté de 3,5 %.", SHOCK).supported
 
 
+APPS = ("Sur l’App Store, l’apps est numéro 1 dans la rubrique “Productivité” —une victoire éclatante en une nuit "
+        "qui chamboule l’industrie du téléchargement, l’apps devient numéro un en moins de 24h !")
+
+
+@pytest.mark.llm
+def test_the_judge_reads_a_company_as_its_span_or_the_question_names_it(check):
+    """fact-12 of the eval: with the designator the span never gives ("DeepSeek AI"), the judge gave
+    the true sentence 0.51 and the answer abstained; as the question names it ("DeepSeek"), 0.89."""
+    question = "Dans quelle rubrique de l'App Store l'application DeepSeek est-elle arrivée numéro 1 en moins de 24 heures ?"
+    sentence = ("Dans la rubrique \"Productivité\" de l'App Store, l'application DeepSeek AI est arrivée numéro 1 "
+                "en moins de 24 heures.")
+    verdict = check.verdict(question, sentence, APPS)
+    assert verdict.supported and verdict.probability > 0.8, verdict
+    wrong = check.verdict(question, sentence.replace("Productivité", "Jeux"), APPS)
+    assert not wrong.supported, wrong
+
+
+@pytest.mark.parametrize("sentence, texts, question, said", [
+    ("L'application DeepSeek AI est numéro 1.", ["l’apps est numéro 1"], "L'application DeepSeek est-elle n°1 ?",
+     "L'application DeepSeek est numéro 1."),
+    ("Nvidia Corp. a perdu 465 milliards.", ["NVIDIA a perdu 465 milliards."], "", "Nvidia a perdu 465 milliards."),
+    ("Il a été racheté par Nvidia Corp.", ["racheté par NVIDIA."], "", "Il a été racheté par Nvidia."),  # the sentence's end stays
+    ("Nvidia Corp. a perdu 465 milliards.", ["Nvidia Corp. a perdu 465 milliards."], "", None),  # the span says it so
+    ("OpenAI Inc a lancé un modèle.", ["Google a lancé un modèle."], "", None),  # nobody names OpenAI: left as it is
+])
+def test_a_company_is_said_as_the_span_or_the_question_names_it(sentence, texts, question, said):
+    from rag.mend import as_named
+    assert as_named(sentence, texts, question) == (said or sentence)
+
+
 @pytest.mark.llm
 def test_rag_eval_semantic_judge_flags_what_the_lexical_checker_lets_through(check):
     from eval.checkers import DeterministicChecker, SemanticChecker
