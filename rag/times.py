@@ -69,6 +69,16 @@ def _aside(text: str, mark: _Mark, figures: list[Number]) -> bool:
     return before >= 0 and after >= 0 and not any(before < f.end <= after for f in figures)
 
 
+def _between(mark: _Mark, figure: Number) -> tuple[int, int]:
+    """Where the text between a time and a figure starts and ends (empty when they touch or overlap)."""
+    start = figure.end - len(figure.text)
+    if mark.end <= start:
+        return mark.end, start
+    if figure.end <= mark.start:
+        return figure.end, mark.start
+    return 0, 0
+
+
 def dates(text: str) -> list[tuple[Number, dict[str, str]]]:
     """The checkable figures of one sentence, each with the time it is given, of each kind ({} where
     undated): each time goes to its nearest figure (module docstring)."""
@@ -79,13 +89,11 @@ def dates(text: str) -> list[tuple[Number, dict[str, str]]]:
             continue
         best = None
         for i, f in enumerate(figures):
-            start = f.end - len(f.text)
-            lo, hi = (m.end, start) if m.end <= start else (f.end, m.start) if f.end <= m.start else (0, 0)
+            lo, hi = _between(m, f)
             if hi > lo and _BETWEEN.search(text, lo, hi):
                 continue
-            gap = max(hi - lo, 0)
-            if best is None or gap < best[0]:
-                best = (gap, i)
+            if best is None or hi - lo < best[0]:
+                best = (hi - lo, i)
         if best is not None:
             gap, i = best
             if m.kind not in given[i] or gap < given[i][m.kind][0]:
